@@ -1,0 +1,43 @@
+package archive
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/moq"
+)
+
+// DefaultTracks is the deployed track list (ECP-0070), archived when a broadcast
+// has no catalog and no explicit --track list is given.
+var DefaultTracks = []string{"catalog.json", "init.mp4", "video0.m4s", "audio0.m4s"}
+
+// Config configures one broadcast worker (Run).
+type Config struct {
+	RelayURL  string // https URL; the path is the session root, ?jwt= is passed through
+	Broadcast string // broadcast path relative to the session root
+	// Tracks, when set, is the exact list of tracks to archive. When empty the
+	// worker follows catalog.json and falls back to DefaultTracks.
+	Tracks []string
+
+	Store       *cas.Local
+	ManifestDir string
+
+	Dial moq.DialOptions
+
+	// AnnounceWait bounds how long a session waits for the broadcast to be
+	// announced before it gives up and reconnects (0: a default).
+	AnnounceWait time.Duration
+	// MinBackoff and MaxBackoff bound the reconnect delay (0: defaults).
+	MinBackoff, MaxBackoff time.Duration
+	// MaxAttempts ends Run with an error after that many consecutive failed
+	// sessions (0: retry forever).
+	MaxAttempts int
+	// MaxGroupBytes caps one group's payload (0: a default).
+	MaxGroupBytes int64
+
+	// StatusFile, when set, receives the worker's Status as JSON every few seconds.
+	StatusFile string
+
+	Logger *slog.Logger
+}

@@ -1,0 +1,154 @@
+package archive
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// statusTracker keeps a worker's Status and writes it to the status file.
+type statusTracker struct {
+	mu sync.Mutex
+	s  Status
+}
+
+func newStatusTracker(broadcast, relay string, pid int) *statusTracker {
+	now := time.Now().UnixMilli()
+	return &statusTracker{s: Status{Broadcast: broadcast, Relay: relay, State: "connecting", StartedUnixMs: now, UpdatedUnixMs: now, PID: pid}}
+}
+
+func (t *statusTracker) update(f func(*Status)) {
+	t.mu.Lock()
+	f(&t.s)
+	t.mu.Unlock()
+}
+
+func (t *statusTracker) setState(state string, err error) {
+	t.update(func(s *Status) {
+		s.State = state
+		if err != nil {
+			s.LastError = err.Error()
+		}
+	})
+}
+
+func (t *statusTracker) setVersion(v string)       { t.update(func(s *Status) { s.Version = v }) }
+func (t *statusTracker) setTracks(tracks []string) { t.update(func(s *Status) { s.Tracks = tracks }) }
+func (t *statusTracker) gap()                      { t.update(func(s *Status) { s.Gaps++ }) }
+func (t *statusTracker) reconnected()              { t.update(func(s *Status) { s.Reconnects++ }) }
+
+func (t *statusTracker) stored(h record.Header, st Stored) {
+	t.update(func(s *Status) {
+		s.Groups++
+		s.Bytes += h.Size
+		if st.New {
+			s.NewObjects++
+		}
+		s.LastGroupUnixMs = h.ReceivedUnixMs
+	})
+}
+
+func (t *statusTracker) groups() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.s.Groups
+}
+
+// Snapshot returns a copy of the current status.
+func (t *statusTracker) snapshot() Status {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.s
+	s.Tracks = append([]string(nil), t.s.Tracks...)
+	s.UpdatedUnixMs = time.Now().UnixMilli()
+	return s
+}
+
+// run rewrites path every statusInterval until the returned stop is called,
+// which writes it a last time. An empty path disables the file.
+func (t *statusTracker) run(ctx context.Context, path string, log *slog.Logger) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(statusInterval)
+		defer tick.Stop()
+		for {
+			if err := writeStatus(path, t.snapshot()); err != nil {
+				log.Warn("status file not written", "path", path, "err", err)
+			}
+			select {
+			case <-tick.C:
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		if err := writeStatus(path, t.snapshot()); err != nil {
+			log.Warn("status file not written", "path", path, "err", err)
+		}
+	}
+}
+
+// writeStatus replaces the status file atomically (temp file + rename). It is
+// advisory, so it is not fsynced: after a crash the previous version is fine.
+func writeStatus(path string, s Status) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".status-*")
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("status: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// maxStatusSize bounds a status file read back; a worker writes a few hundred bytes.
+const maxStatusSize = 1 << 20
+
+// ReadStatus reads a status file written by a worker.
+func ReadStatus(path string) (Status, error) {
+	var s Status
+	f, err := os.Open(path)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxStatusSize+1))
+	if err != nil {
+		return s, fmt.Errorf("status %s: %w", path, err)
+	}
+	if len(data) > maxStatusSize {
+		return s, fmt.Errorf("status %s: larger than %d bytes", path, maxStatusSize)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("status %s: %w", path, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,377 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/catalog"
+	"github.com/every-channel/ec-node/pkg/moq"
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// retryMissing is how often tracks that did not exist are tried again when no
+// catalog update will announce them.
+const retryMissing = 15 * time.Second
+
+// trackSet runs the subscriptions of one session: the explicit track list, or
+// catalog.json and the tracks it names (DefaultTracks when there is none).
+type trackSet struct {
+	w    *worker
+	sess moq.Session
+
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	running map[string]context.CancelFunc
+	missing map[string]bool // tracks the relay does not have (logged once)
+	failed  chan error      // store failures end the session
+}
+
+func newTrackSet(w *worker, sess moq.Session) *trackSet {
+	return &trackSet{
+		w: w, sess: sess,
+		running: map[string]context.CancelFunc{},
+		missing: map[string]bool{},
+		failed:  make(chan error, 1),
+	}
+}
+
+// run subscribes and blocks until ctx ends or a store write fails.
+func (ts *trackSet) run(ctx context.Context) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer func() {
+		cancel(nil)
+		ts.wg.Wait()
+	}()
+	catalogs := make(chan catalogUpdate, 1)
+	switch {
+	case len(ts.w.cfg.Tracks) > 0:
+		ts.want(ctx, ts.w.cfg.Tracks, nil)
+	default:
+		ts.start(ctx, catalog.TrackName, catalogs)
+	}
+	tick := time.NewTicker(retryMissing)
+	defer tick.Stop()
+	var current []string // the tracks the latest catalog names
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-ts.failed:
+			cancel(err)
+			return
+		case u := <-catalogs:
+			if c := u.c; c == nil { // no catalog.json: the deployed default list
+				current = slices.DeleteFunc(slices.Clone(DefaultTracks), func(t string) bool { return t == catalog.TrackName })
+			} else {
+				current = c.Tracks
+				for name, why := range c.Skipped {
+					ts.w.log.Info("catalog rendition not archived", "track", name, "why", why)
+				}
+			}
+			ts.mu.Lock()
+			clear(ts.missing) // a catalog change is the moment to try again
+			ts.mu.Unlock()
+			ts.want(ctx, current, catalogs)
+		case <-tick.C:
+			if len(ts.w.cfg.Tracks) > 0 {
+				ts.want(ctx, ts.w.cfg.Tracks, nil)
+			} else if current != nil {
+				ts.want(ctx, current, catalogs)
+			}
+		}
+	}
+}
+
+// want reconciles the running subscriptions with tracks; catalog.json itself is
+// kept running in catalog mode.
+func (ts *trackSet) want(ctx context.Context, tracks []string, catalogs chan catalogUpdate) {
+	ts.mu.Lock()
+	for name, stop := range ts.running {
+		if name == catalog.TrackName && catalogs != nil {
+			continue
+		}
+		if !slices.Contains(tracks, name) {
+			ts.w.log.Info("track no longer in catalog; unsubscribing", "track", name)
+			stop()
+			delete(ts.running, name)
+		}
+	}
+	ts.mu.Unlock()
+	for _, name := range tracks {
+		ts.start(ctx, name, nil)
+	}
+	ts.w.status.setTracks(ts.names())
+}
+
+func (ts *trackSet) names() []string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var names []string
+	for name := range ts.running {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// start subscribes to a track unless it runs already. For catalog.json,
+// catalogs receives every parsed catalog (nil if the track does not exist).
+func (ts *trackSet) start(ctx context.Context, name string, catalogs chan catalogUpdate) {
+	ts.mu.Lock()
+	if _, ok := ts.running[name]; ok || ts.missing[name] {
+		ts.mu.Unlock()
+		return
+	}
+	tctx, stop := context.WithCancel(ctx)
+	ts.running[name] = stop
+	ts.mu.Unlock()
+
+	ts.wg.Add(1)
+	go func() {
+		defer ts.wg.Done()
+		err := ts.track(tctx, name, catalogs)
+		ts.mu.Lock()
+		delete(ts.running, name)
+		ts.mu.Unlock()
+		stop()
+		switch {
+		case errors.Is(err, moq.ErrNotFound):
+			ts.mu.Lock()
+			first := !ts.missing[name]
+			ts.missing[name] = true
+			ts.mu.Unlock()
+			if first {
+				ts.w.log.Warn("track not found on relay; will retry", "track", name)
+			}
+			if name == catalog.TrackName && catalogs != nil {
+				send(ctx, catalogs, nil)
+			}
+		case errors.Is(err, errStore):
+			select {
+			case ts.failed <- err:
+			default:
+			}
+		case err != nil && ctx.Err() == nil && tctx.Err() == nil:
+			ts.w.log.Warn("track subscription ended", "track", name, "err", err)
+		}
+	}()
+}
+
+// errStore marks failures to write the CAS or the manifest: they end the
+// session, so that the worker backs off and resumes when the store recovers.
+var errStore = errors.New("store")
+
+// track runs one subscription until it ends.
+func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalogUpdate) error {
+	gaps, err := ts.w.tracker(name)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStore, err)
+	}
+	sub, err := ts.sess.Subscribe(ctx, ts.w.cfg.Broadcast, name)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	ts.w.log.Debug("subscribed", "track", name)
+
+	var (
+		wg       sync.WaitGroup
+		inFlight = make(chan struct{}, groupsInFlight)
+		firstErr error
+		errOnce  sync.Once
+	)
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	ts.w.mu.Lock()
+	gaps.subscribed()
+	ts.w.mu.Unlock()
+	var endErr error
+	for {
+		g, err := sub.NextGroup(ctx)
+		if err != nil {
+			endErr = err
+			break
+		}
+		ts.w.mu.Lock()
+		missed := gaps.opened(g.Sequence())
+		ts.w.mu.Unlock()
+		if err := ts.recordGaps(ctx, name, missed); err != nil {
+			g.Close()
+			endErr = err
+			break
+		}
+		select {
+		case inFlight <- struct{}{}:
+		case <-ctx.Done():
+			g.Close()
+			endErr = ctx.Err()
+		}
+		if endErr != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-inFlight; wg.Done() }()
+			if err := ts.group(ctx, name, g, catalogs); err != nil {
+				fail(err)
+			}
+		}()
+	}
+	wg.Wait()
+	ts.w.mu.Lock()
+	missed := gaps.ended()
+	ts.w.mu.Unlock()
+	reason := record.GapSkipped
+	if ctx.Err() != nil {
+		reason = record.GapDisconnected
+	}
+	for i := range missed {
+		missed[i].reason = reason
+	}
+	if err := ts.recordGaps(context.WithoutCancel(ctx), name, missed); err != nil {
+		return err
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	if errors.Is(endErr, io.EOF) {
+		return nil
+	}
+	return endErr
+}
+
+// group receives one group into the sink. It returns an error only for store
+// failures; a group lost on the network becomes a gap record.
+func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalogs chan catalogUpdate) error {
+	defer g.Close()
+	h := record.Header{V: record.Version, Kind: record.KindGroup, Broadcast: ts.w.cfg.Broadcast, Track: track, Group: g.Sequence()}
+	gw, err := ts.w.sink.BeginGroup(ctx, h)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStore, err)
+	}
+	var first *bytes.Buffer // frame 0 of a catalog group
+	if catalogs != nil {
+		first = new(bytes.Buffer)
+	}
+	lost := func(reason string, cause error) error {
+		gw.Abort()
+		ts.w.log.Info("group not archived", "track", track, "group", h.Group, "reason", reason, "err", cause)
+		return ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{{h.Group, h.Group, reason}})
+	}
+	for {
+		f, err := g.NextFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if errors.Is(err, moq.ErrGroupReset) {
+			return lost(record.GapReset, err)
+		}
+		if err != nil {
+			return lost(record.GapDisconnected, err)
+		}
+		if f.Size > ts.w.cfg.MaxGroupBytes-h.Size || len(h.Frames) >= maxFramesPerGroup {
+			return lost(record.GapTooLarge, fmt.Errorf("group exceeds %d bytes or %d frames", ts.w.cfg.MaxGroupBytes, maxFramesPerGroup))
+		}
+		var dst io.Writer = storeWriter{gw}
+		if first != nil && len(h.Frames) == 0 && f.Size <= catalog.MaxSize {
+			dst = io.MultiWriter(dst, first)
+		}
+		n, err := io.Copy(dst, f.Body)
+		if err != nil {
+			if errors.Is(err, errStore) {
+				gw.Abort()
+				return fmt.Errorf("%s group %d: %w", track, h.Group, err)
+			}
+			if errors.Is(err, moq.ErrGroupReset) {
+				return lost(record.GapReset, err)
+			}
+			return lost(record.GapDisconnected, err)
+		}
+		if n != f.Size {
+			return lost(record.GapReset, fmt.Errorf("frame of %d bytes ended after %d", f.Size, n))
+		}
+		h.Frames = append(h.Frames, n)
+		h.Size += n
+		if f.HasTimestamp {
+			h.Timescale = f.Timescale
+			h.Timestamps = append(h.Timestamps, f.Timestamp)
+		}
+	}
+	if len(h.Timestamps) != len(h.Frames) {
+		h.Timescale, h.Timestamps = 0, nil // all frames carry one, or none is kept
+	}
+	h.ReceivedUnixMs = time.Now().UnixMilli()
+	stored, err := gw.Commit(h)
+	if err != nil {
+		return fmt.Errorf("%w: %s group %d: %w", errStore, track, h.Group, err)
+	}
+	ts.w.status.stored(h, stored)
+	if first != nil {
+		ts.catalog(ctx, first.Bytes(), catalogs)
+	}
+	return nil
+}
+
+// catalog parses a catalog group's first frame and hands it to the track set.
+func (ts *trackSet) catalog(ctx context.Context, data []byte, catalogs chan catalogUpdate) {
+	c, err := catalog.Parse(data)
+	if err != nil {
+		ts.w.log.Warn("catalog not understood; it is archived, its tracks are not followed", "err", err)
+		return
+	}
+	ts.w.log.Info("catalog", "tracks", c.Tracks)
+	send(ctx, catalogs, c)
+}
+
+// catalogUpdate carries the newest catalog to the track set's loop; nil means
+// the broadcast has no catalog.json.
+type catalogUpdate struct{ c *catalog.Catalog }
+
+// send delivers the newest catalog update, replacing one not yet taken.
+func send(ctx context.Context, ch chan catalogUpdate, c *catalog.Catalog) {
+	for {
+		select {
+		case ch <- catalogUpdate{c}:
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+		select { // drop the stale update (capacity 1) and try again
+		case <-ch:
+		default:
+		}
+	}
+}
+
+// storeWriter marks errors of the sink's writer so that they are not taken for
+// network errors of the frame being copied.
+type storeWriter struct{ w io.Writer }
+
+func (s storeWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errStore, err)
+	}
+	return n, err
+}
+
+func (ts *trackSet) recordGaps(ctx context.Context, track string, gaps []seqRange) error {
+	for _, g := range gaps {
+		h := record.Header{
+			V: record.Version, Kind: record.KindGap, Broadcast: ts.w.cfg.Broadcast, Track: track,
+			First: g.first, Last: g.last, Reason: g.reason, ReceivedUnixMs: time.Now().UnixMilli(),
+		}
+		if err := ts.w.sink.Gap(ctx, h); err != nil {
+			return fmt.Errorf("%w: gap record: %w", errStore, err)
+		}
+		ts.w.status.gap()
+		ts.w.log.Warn("gap", "track", track, "first", g.first, "last", g.last, "reason", g.reason)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package command
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/every-channel/ec-node/pkg/archive"
+	"github.com/every-channel/ec-node/pkg/manifest"
+)
+
+// MoQSub is `moq-sub`: subscribe to one broadcast and write the record framing
+// (docs/record-framing.md) to stdout, for `cas-put --records | manifest-append`.
+func MoQSub() *cli.Command {
+	return &cli.Command{
+		Name:  "sub",
+		Usage: "subscribe to a broadcast and write one record per received group to stdout",
+		Description: `The first stage of the shell pipeline
+
+   moq-sub --url URL --name NAME | cas-put --root CAS --records | manifest-append --manifest-dir DIR
+
+Same subscriber as ec-node wt-archive (catalog-driven tracks, reconnects, gap records);
+logs go to stderr. With --resume-manifest-dir it reads the last archived group of each
+track from the manifests, so a restarted pipeline records what it missed meanwhile.
+
+EXIT STATUS
+   0 stopped by a signal; 75 gave up after --max-attempts; 78 configuration error`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "url", Value: DefaultRelayURL, Usage: "relay URL; the path is the session root, ?jwt= is passed through"},
+			&cli.StringFlag{Name: "name", Usage: "broadcast name"},
+			&cli.StringSliceFlag{Name: "track", Usage: "exactly these tracks (repeatable); default: follow catalog.json"},
+			&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for the broadcast to be announced"},
+			&cli.IntFlag{Name: "max-attempts", Usage: "exit 75 after this many consecutive failed sessions (0: retry forever)"},
+			&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group passed on; larger ones become too-large gaps"},
+			&cli.StringFlag{Name: "resume-manifest-dir", Usage: "manifest root to resume gap tracking from"},
+		}, tlsFlags()...),
+		Action: func(c *cli.Context) error {
+			log, err := logger(c)
+			if err != nil {
+				return err
+			}
+			if c.String("name") == "" {
+				return configErrorf("--name is required")
+			}
+			dial, err := dialOptions(c, log)
+			if err != nil {
+				return err
+			}
+			sink := archive.NewRecordSink(streams(c).Stdout)
+			if dir := c.String("resume-manifest-dir"); dir != "" {
+				sink.Resume = func(broadcast, track string) (uint64, bool, error) {
+					return manifest.LastGroup(dir, broadcast, track)
+				}
+			}
+			err = archive.Follow(c.Context, archive.Config{
+				RelayURL:      c.String("url"),
+				Broadcast:     c.String("name"),
+				Tracks:        c.StringSlice("track"),
+				Dial:          dial,
+				AnnounceWait:  c.Duration("announce-wait"),
+				MaxAttempts:   c.Int("max-attempts"),
+				MaxGroupBytes: c.Int64("max-group-bytes"),
+				Logger:        log,
+			}, sink)
+			return archiveExit(err)
+		},
+	}
+}

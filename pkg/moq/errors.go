@@ -1,0 +1,10 @@
+package moq
+
+import "errors"
+
+var (
+	// ErrNotFound: the relay has no such broadcast or track.
+	ErrNotFound = errors.New("moq: not found")
+	// ErrGroupReset: the relay reset a group's stream before it was complete.
+	ErrGroupReset = errors.New("moq: group reset by relay")
+)
