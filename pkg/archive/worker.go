@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/every-channel/ec-node/pkg/backoff"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -29,6 +29,9 @@ const (
 	statusInterval = 2 * time.Second
 )
 
+// dialSession connects to a relay; tests substitute an in-memory stand-in.
+var dialSession = moq.Dial
+
 // ErrConfig marks configuration errors: retrying cannot help.
 var ErrConfig = errors.New("configuration error")
 
@@ -44,7 +47,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Store == nil || cfg.ManifestDir == "" {
 		return fmt.Errorf("%w: a CAS store and a manifest directory are required", ErrConfig)
 	}
-	sink, err := NewStoreSink(cfg.Store, cfg.ManifestDir)
+	sink, err := NewStoreSink(cfg.Store, cfg.ManifestDir, cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -83,7 +86,7 @@ func Follow(ctx context.Context, cfg Config, sink Sink) error {
 			w.status.setState("stopped", err)
 			return fmt.Errorf("archive %s: giving up after %d failed sessions: %w", cfg.Broadcast, failures, err)
 		}
-		delay := backoff(failures, cfg.MinBackoff, cfg.MaxBackoff)
+		delay := backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff}.Delay(failures - 1)
 		w.log.Warn("session ended; reconnecting", "err", err, "in", delay.Round(time.Millisecond), "attempt", failures)
 		w.status.setState("backoff", err)
 		w.status.reconnected()
@@ -123,18 +126,6 @@ func (cfg *Config) check() error {
 	return nil
 }
 
-// backoff returns the delay before reconnect attempt n (1-based): exponential
-// from min, capped at max, with "equal jitter" so that many workers that lost
-// the same relay do not reconnect in lockstep.
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
-}
-
 // worker is the state of one broadcast across sessions.
 type worker struct {
 	cfg    Config
@@ -160,7 +151,7 @@ func newWorker(cfg Config, sink Sink) *worker {
 // session runs one connection to the relay until it or the broadcast ends.
 func (w *worker) session(ctx context.Context) error {
 	w.status.setState("connecting", nil)
-	sess, err := moq.Dial(ctx, w.cfg.RelayURL, w.cfg.Dial)
+	sess, err := dialSession(ctx, w.cfg.RelayURL, w.cfg.Dial)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}

@@ -8,3 +8,7 @@ var (
 	// ErrGroupReset: the relay reset a group's stream before it was complete.
 	ErrGroupReset = errors.New("moq: group reset by relay")
 )
+
+// ErrGoAway: the relay sent GOAWAY and the session ended; reconnect (to the
+// URI in the error text, if one is given).
+var ErrGoAway = errors.New("moq: relay sent GOAWAY")

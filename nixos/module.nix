@@ -1,0 +1,189 @@
+# services.every-channel.ec-node.archive: discover live broadcasts and archive
+# each into the CAS (outputDir) and JSONL manifests (manifestDir), one
+# ec-archive@<instance>.service per broadcast. See docs/nixos.md.
+#
+# The unit files are not written here: they are rendered at build time by
+# `ec-node systemd-units` (pkg/systemd) from the arguments in unit-args.nix, so
+# NixOS hosts and hosts using the printed units run the same text.
+#
+# Disabling the module removes the units; switch-to-configuration then stops
+# ec-archive.target, ec-archive-auto.service and, through PartOf=, every worker.
+# The CAS and the manifests are left untouched.
+{ config, lib, pkgs, ... }:
+let
+  cfg = config.services.every-channel.ec-node.archive;
+  inherit (lib) mkOption mkEnableOption mkIf types;
+
+  unitArgs = import ./unit-args.nix {
+    inherit lib cfg;
+    systemctl = "${config.systemd.package}/bin/systemctl";
+  };
+
+  managesUnits = cfg.mode == "systemd" && cfg.user != "root";
+
+  units = pkgs.runCommand "ec-archive-units" { } ''
+    mkdir -p $out/lib/systemd/system $out/share/polkit-1/rules.d
+    ${cfg.package}/bin/ec-node systemd-units --write $out/lib/systemd/system ${lib.escapeShellArgs unitArgs}
+    if [ -e $out/lib/systemd/system/50-ec-archive.rules ]; then
+      mv $out/lib/systemd/system/50-ec-archive.rules $out/share/polkit-1/rules.d/
+    fi
+  '';
+in
+{
+  options.services.every-channel.ec-node.archive = {
+    enable = mkEnableOption "archiving of every live every.channel broadcast into a content-addressed store";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ./package.nix { };
+      defaultText = "pkgs.callPackage ./package.nix { }";
+      description = "The ec-node package (provides bin/ec-node).";
+    };
+
+    outputDir = mkOption {
+      type = types.str;
+      default = "/var/lib/every-channel/archive";
+      example = "/tank/every-channel/archive";
+      description = "CAS root: objects/blake3/<aa>/<hash>.bin. May be on another filesystem than manifestDir.";
+    };
+
+    manifestDir = mkOption {
+      type = types.str;
+      default = "/var/lib/every-channel/manifests";
+      description = "Root of the JSONL manifests (<broadcast>/<track>.jsonl).";
+    };
+
+    mode = mkOption {
+      type = types.enum [ "systemd" "inprocess" ];
+      default = "systemd";
+      description = ''
+        "systemd": one ec-archive@<instance>.service per broadcast, started by the
+        supervisor (polkit lets it manage exactly those units). "inprocess": the
+        supervisor runs the workers as goroutines.
+      '';
+    };
+
+    directoryUrl = mkOption {
+      type = types.nullOr types.str;
+      default = "https://every.channel/api/public-streams";
+      description = "Web directory of public streams to poll; null to rely on relayAnnounce or broadcasts only.";
+    };
+
+    relayUrl = mkOption {
+      type = types.str;
+      default = "https://cdn.moq.dev/anon";
+      description = "Relay of the static broadcasts, and the relay whose announcements are used when relayAnnounce is set.";
+    };
+
+    relayAnnounce = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Discover broadcasts from relayUrl's own announcements instead of directoryUrl.";
+    };
+
+    relayUrlOverride = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "https://203.0.113.7:443/anon";
+      description = "When set, subscribe to every discovered broadcast through this relay instead of the entry's relay_url (ECP-0073).";
+    };
+
+    pollInterval = mkOption {
+      type = types.int;
+      default = 30;
+      description = "Discovery poll interval for public streams, in seconds.";
+    };
+
+    grace = mkOption {
+      type = types.int;
+      default = 120;
+      description = "Seconds a broadcast may be missing from discovery before its worker is stopped.";
+    };
+
+    maxBroadcasts = mkOption {
+      type = types.nullOr types.int;
+      default = null;
+      description = "Archive at most this many discovered broadcasts (null: no limit). Static broadcasts do not count.";
+    };
+
+    tracks = mkOption {
+      type = types.listOf types.str;
+      default = [ "catalog.json" "init.mp4" "video0.m4s" "audio0.m4s" ];
+      description = "Tracks archived per broadcast. An empty list follows each broadcast's catalog.json instead.";
+    };
+
+    tlsDisableVerify = mkOption {
+      type = types.bool;
+      default = false;
+      description = "DANGER: accept any relay certificate. Only for an IP-literal relayUrlOverride; prefer tlsFingerprint.";
+    };
+
+    tlsFingerprint = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "Pin the relay certificate by the hex SHA-256 of its DER encoding.";
+    };
+
+    broadcasts = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "la-nbc" ];
+      description = "Broadcasts on relayUrl archived regardless of discovery, include/exclude and maxBroadcasts.";
+    };
+
+    include = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "la-*" ];
+      description = "Archive only discovered broadcasts whose name matches one of these glob patterns (\"*\" stops at \"/\"). Empty: all.";
+    };
+
+    exclude = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "Skip discovered broadcasts whose name matches one of these glob patterns; wins over include.";
+    };
+
+    user = mkOption {
+      type = types.str;
+      default = "ec-archive";
+      description = "Account the supervisor and the workers run as (created when left at the default).";
+    };
+
+    group = mkOption {
+      type = types.str;
+      default = "ec-archive";
+      description = "Group of the archive account (created when left at the default).";
+    };
+
+    extraArgs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "--announce-wait" "1m" ];
+      description = "Further flags of `ec-node systemd-units`, i.e. archive-auto and wt-archive flags, passed on to the units.";
+    };
+  };
+
+  config = mkIf cfg.enable {
+    systemd.packages = [ units ];
+    systemd.targets.ec-archive.wantedBy = [ "multi-user.target" ];
+
+    systemd.tmpfiles.rules = [
+      "d ${cfg.outputDir} 0750 ${cfg.user} ${cfg.group} -"
+      "d ${cfg.manifestDir} 0750 ${cfg.user} ${cfg.group} -"
+    ];
+
+    users.users = mkIf (cfg.user == "ec-archive") {
+      ec-archive = { isSystemUser = true; group = cfg.group; description = "ec-node archive"; };
+    };
+    users.groups = mkIf (cfg.group == "ec-archive") { ec-archive = { }; };
+
+    # The non-root supervisor may start, stop and reset only ec-archive@ units.
+    security.polkit.enable = mkIf managesUnits true;
+    environment.etc."polkit-1/rules.d/50-ec-archive.rules" = mkIf managesUnits {
+      source = "${units}/share/polkit-1/rules.d/50-ec-archive.rules";
+    };
+
+    environment.systemPackages = [ cfg.package ];
+  };
+}

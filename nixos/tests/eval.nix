@@ -1,0 +1,83 @@
+# Evaluates nixos/module.nix without nixpkgs, using the stand-in lib in
+# stub-lib.nix, and checks option defaults and the settings that reach the units.
+# Run by scripts/check-nix.sh:  nix-instantiate --eval --strict --json nixos/tests/eval.nix
+# The result holds the `ec-node systemd-units` arguments of two configurations,
+# which the script renders with the real binary and hands to systemd-analyze.
+let
+  lib = import ./stub-lib.nix;
+  module = import ../module.nix;
+  stubPkgs = {
+    runCommand = name: env: script: { inherit name script; outPath = "/nix/store/stand-in-${name}"; };
+    callPackage = _: _: throw "the package default is not evaluated here";
+  };
+  systemd = "/nix/store/stand-in-systemd";
+  evalWith = settings:
+    let
+      declared = (module { config = throw "options must not depend on config"; lib = lib; pkgs = stubPkgs; }).options.services.every-channel.ec-node.archive;
+      defaults = builtins.mapAttrs (_: o: o.default) (removeAttrs declared [ "package" ]);
+      cfg = defaults // { enable = true; package = "/nix/store/stand-in-ec-node"; } // settings;
+      config = { services.every-channel.ec-node.archive = cfg; systemd.package = systemd; };
+    in
+    {
+      inherit declared defaults cfg;
+      module = (module { inherit config lib; pkgs = stubPkgs; }).config;
+      unitArgs = import ../unit-args.nix { inherit lib cfg; systemctl = "${systemd}/bin/systemctl"; };
+    };
+
+  plain = evalWith { };
+  custom = evalWith {
+    mode = "inprocess";
+    directoryUrl = null;
+    relayUrlOverride = "https://203.0.113.7:443/anon";
+    tlsDisableVerify = true;
+    broadcasts = [ "la-nbc" "it's/odd name" ];
+    include = [ "la-*" ];
+    exclude = [ "la-test*" ];
+    maxBroadcasts = 20;
+    tracks = [ ];
+    outputDir = "/tank/every-channel/archive";
+    extraArgs = [ "--announce-wait" "1m" ];
+  };
+
+  undocumented = builtins.filter (n: !(plain.declared.${n} ? description) || !(plain.declared.${n} ? default) && n != "enable")
+    (builtins.attrNames plain.declared);
+  required = [ "enable" "package" "outputDir" "manifestDir" "directoryUrl" "relayUrl" "relayUrlOverride" "pollInterval"
+    "tracks" "tlsDisableVerify" "tlsFingerprint" "broadcasts" "include" "exclude" "user" "group" "extraArgs" ];
+  has = list: x: builtins.elem x list;
+  hasPair = list: a: b: builtins.any (i: builtins.elemAt list i == a && builtins.elemAt list (i + 1) == b)
+    (builtins.genList (i: i) (builtins.length list - 1));
+
+  checks = {
+    "every required option is declared" = builtins.all (n: plain.declared ? ${n}) required;
+    "every option has a default and a description" = undocumented == [ ];
+    "enable defaults to false" = plain.defaults.enable == false;
+    "tracks default to the deployed four" = plain.defaults.tracks == [ "catalog.json" "init.mp4" "video0.m4s" "audio0.m4s" ];
+    "directory defaults to every.channel" = plain.defaults.directoryUrl == "https://every.channel/api/public-streams";
+    "relayUrlOverride defaults to null" = plain.defaults.relayUrlOverride == null;
+    "mode defaults to systemd" = plain.defaults.mode == "systemd";
+    "module is inert when disabled" = plain.module._type == "if";
+    "units come from ec-node systemd-units" =
+      builtins.match ".*/nix/store/stand-in-ec-node/bin/ec-node systemd-units --write .*"
+        (builtins.elemAt plain.module.content.systemd.packages 0).script != null;
+    "target wanted by multi-user" = plain.module.content.systemd.targets.ec-archive.wantedBy == [ "multi-user.target" ];
+    "both roots get a tmpfiles rule" = builtins.length plain.module.content.systemd.tmpfiles.rules == 2;
+    "polkit rule only in systemd mode" = plain.module.content.security.polkit.enable.condition
+      && !custom.module.content.security.polkit.enable.condition;
+    "default args pass the four tracks" = hasPair plain.unitArgs "--track" "video0.m4s";
+    "default args use the directory" = hasPair plain.unitArgs "--directory" "https://every.channel/api/public-streams";
+    "override reaches the supervisor" = hasPair custom.unitArgs "--relay-url-override" "https://203.0.113.7:443/anon";
+    "null directory disables it" = hasPair custom.unitArgs "--directory" "";
+    "static broadcasts passed" = hasPair custom.unitArgs "--broadcast" "it's/odd name";
+    "tls flag passed" = has custom.unitArgs "--tls-disable-verify" && !(has plain.unitArgs "--tls-disable-verify");
+    "extra args last" = builtins.elemAt custom.unitArgs (builtins.length custom.unitArgs - 1) == "1m";
+    "shell quoting survives a quote" = builtins.match ".*'it'\\\\''s/odd name'.*"
+      (builtins.elemAt custom.module.content.systemd.packages 0).script != null;
+  };
+  failed = builtins.filter (n: !checks.${n}) (builtins.attrNames checks);
+in
+if failed != [ ] then throw "nixos/tests/eval.nix: failed checks: ${builtins.concatStringsSep "; " failed}"
+else {
+  passed = builtins.attrNames checks;
+  plainArgs = plain.unitArgs;
+  customArgs = custom.unitArgs;
+}

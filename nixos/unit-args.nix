@@ -1,0 +1,31 @@
+# The arguments the module passes to `ec-node systemd-units`, which renders the
+# unit files (pkg/systemd is their only source). Kept apart from module.nix so
+# that scripts/check-nix.sh can evaluate it with a stand-in lib and feed the very
+# same arguments to the real binary.
+{ lib, cfg, systemctl }:
+let
+  repeat = flag: values: lib.concatMap (v: [ flag v ]) values;
+in
+[
+  "--ec-node" "${cfg.package}/bin/ec-node"
+  "--user" cfg.user
+  "--group" cfg.group
+  "--output-dir" cfg.outputDir
+  "--manifest-dir" cfg.manifestDir
+  "--mode" cfg.mode
+  "--systemctl" systemctl
+  "--directory" (if cfg.directoryUrl == null then "" else cfg.directoryUrl)
+  "--relay-url" cfg.relayUrl
+  "--poll-interval" "${toString cfg.pollInterval}s"
+  "--grace" "${toString cfg.grace}s"
+]
+++ lib.optionals cfg.relayAnnounce [ "--relay-announce" cfg.relayUrl ]
+++ lib.optionals (cfg.relayUrlOverride != null) [ "--relay-url-override" cfg.relayUrlOverride ]
+++ lib.optionals (cfg.maxBroadcasts != null) [ "--max-broadcasts" (toString cfg.maxBroadcasts) ]
+++ lib.optional cfg.tlsDisableVerify "--tls-disable-verify"
+++ lib.optionals (cfg.tlsFingerprint != null) [ "--tls-fingerprint" cfg.tlsFingerprint ]
+++ repeat "--track" cfg.tracks
+++ repeat "--broadcast" cfg.broadcasts
+++ repeat "--include" cfg.include
+++ repeat "--exclude" cfg.exclude
+++ cfg.extraArgs

@@ -1,0 +1,182 @@
+package archive
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// syncBuffer is a bytes.Buffer safe for the worker's writer and the test's reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) records(t *testing.T) []record.Header {
+	s.mu.Lock()
+	data := append([]byte(nil), s.b.Bytes()...)
+	s.mu.Unlock()
+	r, err := record.NewReader(bytes.NewReader(data), record.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs []record.Header
+	for {
+		h, payload, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return hs
+		}
+		if err != nil {
+			t.Fatalf("record stream: %v", err)
+		}
+		if _, err := io.Copy(io.Discard, payload); err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+}
+
+// runFake runs Follow against relay until stop reports true, then stops it.
+func runFake(t *testing.T, relay *fakeRelay, cfg Config, stop func([]record.Header) bool) []record.Header {
+	t.Helper()
+	old := dialSession
+	dialSession = relay.dial
+	t.Cleanup(func() { dialSession = old })
+
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg.RelayURL = "https://relay.test/anon"
+	cfg.Broadcast = "bbb"
+	cfg.MinBackoff, cfg.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	go func() { done <- Follow(ctx, cfg, NewRecordSink(&out)) }()
+	deadline := time.After(10 * time.Second)
+	for !stop(out.records(t)) {
+		select {
+		case <-deadline:
+			cancel()
+			t.Fatalf("timed out; records so far: %+v", out.records(t))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	return out.records(t)
+}
+
+// summary renders records compactly, "track:group" or "track:gap:first-last:reason",
+// ordered by track and sequence: groups are received concurrently, so the
+// stream's order is not defined across groups.
+func summary(hs []record.Header) []string {
+	hs = slices.Clone(hs)
+	seq := func(h record.Header) uint64 {
+		if h.Kind == record.KindGap {
+			return h.First
+		}
+		return h.Group
+	}
+	slices.SortStableFunc(hs, func(a, b record.Header) int {
+		return cmp.Or(strings.Compare(a.Track, b.Track), cmp.Compare(seq(a), seq(b)))
+	})
+	var s []string
+	for _, h := range hs {
+		if h.Kind == record.KindGap {
+			s = append(s, h.Track+":gap:"+itoa(h.First)+"-"+itoa(h.Last)+":"+h.Reason)
+		} else {
+			s = append(s, h.Track+":"+itoa(h.Group))
+		}
+	}
+	return s
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func count(hs []record.Header, track string) int {
+	n := 0
+	for _, h := range hs {
+		if h.Track == track {
+			n++
+		}
+	}
+	return n
+}
+
+func TestFollowDefaultTracksWithResetGroup(t *testing.T) {
+	relay := newFakeRelay("video0.m4s") // no catalog.json, no init.mp4, no audio0.m4s
+	v := relay.tracks["video0.m4s"]
+	for seq := uint64(0); seq < 8; seq++ {
+		v <- fakeGroup{seq: seq, frames: [][]byte{[]byte("moof"), []byte("mdat")}, reset: seq == 5}
+	}
+	got := runFake(t, relay, Config{}, func(hs []record.Header) bool { return len(hs) >= 8 })
+	want := []string{"video0.m4s:0", "video0.m4s:1", "video0.m4s:2", "video0.m4s:3", "video0.m4s:4",
+		"video0.m4s:gap:5-5:reset", "video0.m4s:6", "video0.m4s:7"}
+	if !reflect.DeepEqual(summary(got), want) {
+		t.Errorf("records = %q\nwant      %q", summary(got), want)
+	}
+	for _, h := range got {
+		if h.Kind == record.KindGroup && (h.Size != 8 || !reflect.DeepEqual(h.Frames, []int64{4, 4})) {
+			t.Errorf("group %d: size %d frames %v, want 8 [4 4]", h.Group, h.Size, h.Frames)
+		}
+	}
+}
+
+func TestFollowReconnectRecordsGap(t *testing.T) {
+	relay := newFakeRelay("video0.m4s")
+	v := relay.tracks["video0.m4s"]
+	for seq := uint64(10); seq < 13; seq++ {
+		v <- fakeGroup{seq: seq, frames: [][]byte{{byte(seq)}}}
+	}
+	dropped := false
+	got := runFake(t, relay, Config{Tracks: []string{"video0.m4s"}}, func(hs []record.Header) bool {
+		if len(hs) == 3 && !dropped {
+			dropped = true
+			relay.drop()
+			for seq := uint64(16); seq < 18; seq++ {
+				v <- fakeGroup{seq: seq, frames: [][]byte{{byte(seq)}}}
+			}
+		}
+		return len(hs) >= 6
+	})
+	want := []string{"video0.m4s:10", "video0.m4s:11", "video0.m4s:12",
+		"video0.m4s:gap:13-15:disconnected", "video0.m4s:16", "video0.m4s:17"}
+	if !reflect.DeepEqual(summary(got), want) {
+		t.Errorf("records = %q\nwant      %q", summary(got), want)
+	}
+	if relay.sessions < 2 {
+		t.Errorf("sessions = %d, want a reconnect", relay.sessions)
+	}
+}
+
+func TestFollowCatalogTracks(t *testing.T) {
+	relay := newFakeRelay("catalog.json", "0.m4s", "1.m4s", "video0.m4s")
+	relay.tracks["catalog.json"] <- fakeGroup{seq: 0, frames: [][]byte{[]byte(
+		`{"video":{"renditions":{"0.m4s":{"codec":"avc1"}}},"audio":{"renditions":{"1.m4s":{"codec":"mp4a.40.2"}}}}`)}}
+	relay.tracks["0.m4s"] <- fakeGroup{seq: 3, frames: [][]byte{[]byte("v")}}
+	relay.tracks["1.m4s"] <- fakeGroup{seq: 9, frames: [][]byte{[]byte("a")}}
+	relay.tracks["video0.m4s"] <- fakeGroup{seq: 1, frames: [][]byte{[]byte("not in the catalog")}}
+	got := runFake(t, relay, Config{}, func(hs []record.Header) bool {
+		return count(hs, "0.m4s") == 1 && count(hs, "1.m4s") == 1 && count(hs, "catalog.json") == 1
+	})
+	if n := count(got, "video0.m4s"); n != 0 {
+		t.Errorf("archived %d groups of a track the catalog does not name", n)
+	}
+}

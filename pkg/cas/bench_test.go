@@ -1,0 +1,123 @@
+package cas
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/zeebo/blake3"
+)
+
+// benchObjectSize is the object size of the durable-write benchmarks (one MoQ
+// group of a few hundred kbit/s video is about this size).
+const benchObjectSize = 64 << 10
+
+// benchDir is where the durable benchmarks write: $CAS_BENCH_DIR (to measure a
+// particular disk) or a temp directory.
+func benchDir(b *testing.B) string {
+	if d := os.Getenv("CAS_BENCH_DIR"); d != "" {
+		dir, err := os.MkdirTemp(d, "cas-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+		return dir
+	}
+	return b.TempDir()
+}
+
+// uniqueObject fills buf with content unique to (seed, i), so no write is a dedup hit.
+func uniqueObject(buf []byte, seed uint64, i int64) {
+	binary.LittleEndian.PutUint64(buf[0:], seed)
+	binary.LittleEndian.PutUint64(buf[8:], uint64(i))
+}
+
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	buf := make([]byte, n)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	return buf
+}
+
+// BenchmarkPutDurable stores b.N distinct 64 KiB objects from `conc` goroutines.
+func BenchmarkPutDurable(b *testing.B) {
+	for _, conc := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
+			s, err := OpenLocal(benchDir(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			seed := rand.Uint64()
+			base := randomBytes(benchObjectSize, seed)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.SetBytes(benchObjectSize)
+			b.ResetTimer()
+			for range conc {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := bytes.Clone(base)
+					for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+						uniqueObject(buf, seed, i)
+						res, err := s.Put(context.Background(), bytes.NewReader(buf))
+						if err != nil || !res.New {
+							b.Errorf("put %d: new=%v err=%v", i, res.New, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "objects/s")
+		})
+	}
+}
+
+// BenchmarkNaiveDurable is the reference: one goroutine doing, per object, hash,
+// temp file in the shard directory, write, fsync, close, rename, fsync directory.
+func BenchmarkNaiveDurable(b *testing.B) {
+	dir := benchDir(b)
+	seed := rand.Uint64()
+	buf := randomBytes(benchObjectSize, seed)
+	b.SetBytes(benchObjectSize)
+	b.ResetTimer()
+	for i := range int64(b.N) {
+		uniqueObject(buf, seed, i)
+		sum := blake3.Sum256(buf)
+		name := fmt.Sprintf("%x", sum)
+		shard := filepath.Join(dir, name[:2])
+		if err := os.MkdirAll(shard, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		f, err := os.CreateTemp(shard, "tmp-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(f.Name(), filepath.Join(shard, name+".bin")); err != nil {
+			b.Fatal(err)
+		}
+		if err := syncDir(shard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "objects/s")
+}

@@ -1,0 +1,292 @@
+package cas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/zeebo/blake3"
+)
+
+// linkOnly is set once renameat2(RENAME_NOREPLACE) turned out to be unsupported.
+var linkOnly atomic.Bool
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+var errWriterDone = errors.New("cas: object writer already committed or aborted")
+
+// ObjectWriter streams one object into a temp file while hashing it. Memory does
+// not grow with the object's size. Finish with Commit, or Abort to discard; Abort
+// after Commit does nothing, so `defer w.Abort()` is always safe. An ObjectWriter
+// is used by one goroutine at a time.
+type ObjectWriter struct {
+	ctx   context.Context
+	store *Local
+	f     *os.File // nil once closed
+	tmp   string
+	h     *blake3.Hasher
+	size  int64
+	err   error // first write error; Commit refuses to publish after one
+	done  bool
+}
+
+// Create starts a new object. The temp file lives in TempDir, on the same
+// filesystem as every shard, because the shard is known only once the last byte
+// has been hashed.
+func (l *Local) Create(ctx context.Context) (*ObjectWriter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cas: create: %w", err)
+	}
+	f, tmp, err := createTemp(l.tmp)
+	if err != nil {
+		return nil, err
+	}
+	return &ObjectWriter{ctx: ctx, store: l, f: f, tmp: tmp, h: blake3.New()}, nil
+}
+
+// Write appends p to the object. After an error every later Write and Commit
+// fails; the error wraps the system's (errors.Is(err, syscall.ENOSPC) holds for a
+// full disk).
+func (w *ObjectWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errWriterDone
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.err = fmt.Errorf("cas: write: %w", err)
+		return 0, w.err
+	}
+	n, err := writeFile(w.f, p)
+	if n < 0 || n > len(p) {
+		n, err = 0, fmt.Errorf("write returned count %d for %d bytes", n, len(p))
+	}
+	w.h.Write(p[:n])
+	w.size += int64(n)
+	if err == nil && n < len(p) {
+		err = fmt.Errorf("short write: %d of %d bytes", n, len(p))
+	}
+	if err != nil {
+		w.err = fmt.Errorf("cas: write %s: %w", w.tmp, err)
+		return n, w.err
+	}
+	return n, nil
+}
+
+// Size is the number of bytes written so far.
+func (w *ObjectWriter) Size() int64 { return w.size }
+
+// Abort discards the object and removes its temp file.
+func (w *ObjectWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	return w.discard()
+}
+
+func (w *ObjectWriter) discard() error {
+	var err error
+	if w.f != nil {
+		err = w.f.Close()
+		w.f = nil
+	}
+	if rerr := os.Remove(w.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = errors.Join(err, fmt.Errorf("cas: remove temp: %w", rerr))
+	}
+	return err
+}
+
+// Commit makes the object durable under its name and returns its id. The steps:
+// fsync the temp file, check its size, close it, publish it without overwriting
+// (renameat2 RENAME_NOREPLACE, or link+unlink), then fsync the shard directory,
+// sharing that fsync with every concurrent commit into the same shard. If an
+// object with the same id and size already exists (a dedup hit) the temp file is
+// dropped unsynced and New is false; the shard directory is still fsynced so the
+// existing name is durable when Commit returns. An existing object of the wrong
+// size is damaged (objects are never written in place) and is replaced by the
+// verified bytes. On any error the temp file is removed.
+func (w *ObjectWriter) Commit() (res PutResult, err error) {
+	if w.done {
+		return res, errWriterDone
+	}
+	w.done = true
+	defer func() {
+		if err != nil {
+			w.discard()
+			res = PutResult{}
+		}
+	}()
+	if w.err != nil {
+		return res, w.err
+	}
+	if err := w.ctx.Err(); err != nil {
+		return res, fmt.Errorf("cas: commit: %w", err)
+	}
+	var id ID
+	w.h.Sum(id[:0])
+	res = PutResult{ID: id, Size: w.size, Path: ObjectPath(id)}
+	final := w.store.objectFile(id)
+	shard := &w.store.shards[id[0]]
+
+	existing, err := existingObject(final, w.size)
+	if err != nil {
+		return res, err
+	}
+	if existing == sameSize {
+		return res, w.dedupHit(shard)
+	}
+
+	if err := syncFile(w.f); err != nil {
+		return res, fmt.Errorf("cas: fsync %s: %w", w.tmp, err)
+	}
+	fi, err := w.f.Stat()
+	if err != nil {
+		return res, fmt.Errorf("cas: stat %s: %w", w.tmp, err)
+	}
+	if fi.Size() != w.size {
+		return res, fmt.Errorf("cas: %s holds %d bytes, wrote %d", w.tmp, fi.Size(), w.size)
+	}
+	err = w.f.Close()
+	w.f = nil
+	if err != nil {
+		return res, fmt.Errorf("cas: close %s: %w", w.tmp, err)
+	}
+
+	hit, err := w.publish(final, existing)
+	if err != nil {
+		return res, fmt.Errorf("cas: publish %s: %w", res.Path, err)
+	}
+	if hit {
+		return res, w.dedupHit(shard)
+	}
+	os.Remove(w.tmp) // still there only after the link(2) fallback; a leftover is stale temp
+	if err := shard.sync(); err != nil {
+		return res, err
+	}
+	res.New = true
+	return res, nil
+}
+
+// publish names the closed temp file final, given what exists there. It reports a
+// dedup hit when a concurrent writer published the same object first.
+func (w *ObjectWriter) publish(final string, existing objectState) (hit bool, err error) {
+	madeShard := false
+	for range 4 {
+		switch existing {
+		case sameSize:
+			return true, nil
+		case otherSize:
+			// Replacing a damaged object is the one overwrite the store does:
+			// the new bytes are complete, fsynced and hash to the name.
+			return false, os.Rename(w.tmp, final)
+		}
+		err = publishNoReplace(w.tmp, final)
+		if errors.Is(err, fs.ErrNotExist) && !madeShard {
+			// The first object of this shard: create its directory durably.
+			// The parent is fsynced even if a concurrent writer won the mkdir,
+			// because that writer's fsync may not have finished yet.
+			if err := os.Mkdir(filepath.Dir(final), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return false, fmt.Errorf("create shard directory: %w", err)
+			}
+			if err := syncDir(w.store.objects); err != nil {
+				return false, err
+			}
+			madeShard = true
+			continue
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return false, err
+		}
+		if existing, err = existingObject(final, w.size); err != nil {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("%s keeps changing under concurrent writers", final)
+}
+
+func (w *ObjectWriter) dedupHit(shard *dirSyncer) error {
+	if err := w.discard(); err != nil {
+		return err
+	}
+	return shard.sync()
+}
+
+type objectState int
+
+const (
+	absent objectState = iota
+	sameSize
+	otherSize
+)
+
+func existingObject(path string, size int64) (objectState, error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return absent, nil
+	case err != nil:
+		return absent, fmt.Errorf("cas: stat existing object: %w", err)
+	case !fi.Mode().IsRegular():
+		return absent, fmt.Errorf("cas: %s exists and is not a regular file (%s)", path, fi.Mode().Type())
+	case fi.Size() == size:
+		return sameSize, nil
+	default:
+		return otherSize, nil
+	}
+}
+
+// dirSyncer is group commit for one directory: every caller of sync waits for an
+// fsync of the directory that started after the call began, and all callers that
+// arrive while one fsync runs share the next one. At most one fsync per directory
+// runs at a time, so N concurrent commits into a shard cost about two fsyncs,
+// not N.
+type dirSyncer struct {
+	dir     string
+	mu      sync.Mutex
+	next    *syncBatch // callers waiting for an fsync not yet started
+	running bool       // a goroutine is serving batches
+}
+
+type syncBatch struct {
+	done chan struct{}
+	err  error
+}
+
+func (d *dirSyncer) sync() error {
+	d.mu.Lock()
+	if d.next == nil {
+		d.next = &syncBatch{done: make(chan struct{})}
+	}
+	b := d.next
+	if !d.running {
+		d.running = true
+		go d.serve()
+	}
+	d.mu.Unlock()
+	<-b.done
+	return b.err
+}
+
+// serve runs fsyncs until no caller is waiting. A batch is taken (and closed to
+// newcomers) before its fsync starts, so the fsync covers every rename that
+// happened before its members called sync.
+func (d *dirSyncer) serve() {
+	d.mu.Lock()
+	for d.next != nil {
+		b := d.next
+		d.next = nil
+		d.mu.Unlock()
+		b.err = syncDir(d.dir)
+		close(b.done)
+		d.mu.Lock()
+	}
+	d.running = false
+	d.mu.Unlock()
+}

@@ -1,0 +1,230 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/every-channel/ec-node/pkg/archive"
+	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/discover"
+	"github.com/every-channel/ec-node/pkg/sdnotify"
+	"github.com/every-channel/ec-node/pkg/supervise"
+	"github.com/every-channel/ec-node/pkg/systemd"
+)
+
+// ArchiveAuto is `ec-node archive-auto`: discover live broadcasts and keep one
+// archive worker per broadcast.
+func ArchiveAuto() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "mode", Value: systemd.ModeInProcess, Usage: "worker mode: inprocess (goroutines) or systemd (ec-archive@ units)"},
+		&cli.StringFlag{Name: "status-dir", Value: systemd.StatusDir, Usage: "directory of the workers' status files (read by archive-status)"},
+		&cli.StringFlag{Name: "env-dir", Value: systemd.EnvDir, Usage: "systemd mode: directory of the instances' environment files"},
+		&cli.StringFlag{Name: "systemctl", Value: "systemctl", Usage: "systemd mode: systemctl binary"},
+	}
+	flags = append(flags, storeFlags()...)
+	flags = append(flags, archiveAutoFlags()...)
+	flags = append(flags, archiveWorkerFlags()...)
+	flags = append(flags, tlsFlags()...)
+	return &cli.Command{
+		Name:  "archive-auto",
+		Usage: "archive every live broadcast: discover, start one worker each, stop the ones that end",
+		Description: `Polls discovery (the web directory, or a relay's announcements with --relay-announce),
+keeps exactly one archive worker per live broadcast that passes --include/--exclude (at most
+--max-broadcasts), always archives the --broadcast names from --relay-url, stops a worker once its
+broadcast has been missing for --grace, and restarts crashed workers with capped exponential
+backoff. A failed discovery poll changes nothing.
+
+--mode inprocess runs the workers as goroutines of this process. --mode systemd starts and stops
+ec-archive@<instance>.service units (see ec-node systemd-units and docs/systemd.md); they keep
+running when this process exits, and a new archive-auto adopts them.
+
+Workers write status files to --status-dir; stalls are logged, and archive-status shows them.
+
+EXIT STATUS
+   0   stopped by SIGINT/SIGTERM
+   2   bad flags
+   78  configuration error (restarting will not help)`,
+		Flags:  flags,
+		Action: runArchiveAuto,
+	}
+}
+
+// storeFlags name the archive's two roots.
+func storeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output-dir", Usage: "CAS root", EnvVars: []string{"EC_OUTPUT_DIR"}},
+		&cli.StringFlag{Name: "manifest-dir", Usage: "manifest root", EnvVars: []string{"EC_MANIFEST_DIR"}},
+	}
+}
+
+// archiveAutoFlags configure discovery and supervision; systemd-units passes
+// the ones set on to the supervisor unit.
+func archiveAutoFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "directory", Value: discover.DefaultDirectoryURL, Usage: `web directory to poll ("" for none)`},
+		&cli.StringFlag{Name: "relay-announce", Usage: "discover through this relay's announcements instead of the directory"},
+		&cli.StringFlag{Name: "announce-prefix", Usage: "with --relay-announce: only broadcasts under this prefix"},
+		&cli.StringFlag{Name: "relay-url", Value: DefaultRelayURL, Usage: "relay of the --broadcast names"},
+		&cli.StringSliceFlag{Name: "broadcast", Usage: "archive this broadcast from --relay-url whatever discovery says (repeatable)"},
+		&cli.StringFlag{Name: "relay-url-override", Usage: "subscribe every discovered broadcast through this relay instead of its listed one"},
+		&cli.StringSliceFlag{Name: "include", Usage: `archive only discovered names matching one of these patterns ("*" stops at "/"; repeatable)`},
+		&cli.StringSliceFlag{Name: "exclude", Usage: "skip discovered names matching one of these patterns (repeatable; wins over --include)"},
+		&cli.IntFlag{Name: "max-broadcasts", Usage: "archive at most this many discovered broadcasts (0: no limit)"},
+		&cli.DurationFlag{Name: "poll-interval", Value: supervise.DefaultPollInterval, Usage: "discovery poll interval"},
+		&cli.DurationFlag{Name: "grace", Value: supervise.DefaultGrace, Usage: "stop a worker once its broadcast has been missing this long"},
+		&cli.DurationFlag{Name: "stale", Value: supervise.DefaultStaleAfter, Usage: "log a worker as stalled after this long without a group"},
+		&cli.DurationFlag{Name: "timeout", Value: discover.DefaultFetchTimeout, Usage: "give up on one directory fetch after this long"},
+	}
+}
+
+// archiveWorkerFlags configure each worker like the same wt-archive flags.
+func archiveWorkerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "track", Usage: "archive exactly these tracks (repeatable); default: follow catalog.json"},
+		&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for its broadcast to be announced before reconnecting"},
+		&cli.DurationFlag{Name: "max-backoff", Value: archive.DefaultMaxBackoff, Usage: "cap of a worker's reconnect delay"},
+		&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group archived"},
+	}
+}
+
+func runArchiveAuto(c *cli.Context) error {
+	log, err := logger(c)
+	if err != nil {
+		return err
+	}
+	if c.NArg() > 0 {
+		return usageErrorf("unexpected arguments: %q", c.Args().Slice())
+	}
+	ctx := c.Context
+	runner, err := archiveRunner(c, log)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.String("status-dir"), 0o750); err != nil {
+		return configErrorf("--status-dir: %w", err)
+	}
+	var src discover.Source
+	if c.String("directory") != "" || c.String("relay-announce") != "" {
+		src, _, err = discoverySource(c, log, c.String("directory"), c.Duration("timeout"), c.String("relay-announce"), c.String("announce-prefix"))
+		if err != nil {
+			return err
+		}
+	}
+	var static []discover.Broadcast
+	for _, name := range c.StringSlice("broadcast") {
+		static = append(static, discover.Broadcast{RelayURL: c.String("relay-url"), Name: name})
+	}
+	ready := false
+	sup, err := supervise.New(supervise.Config{
+		Runner: runner, Source: src, Static: static,
+		RelayOverride: c.String("relay-url-override"),
+		Include:       c.StringSlice("include"), Exclude: c.StringSlice("exclude"),
+		MaxWorkers:   c.Int("max-broadcasts"),
+		PollInterval: c.Duration("poll-interval"), Grace: c.Duration("grace"),
+		StatusDir: c.String("status-dir"), StaleAfter: c.Duration("stale"),
+		Logger: log,
+		Notify: func(summary string) {
+			notify := sdnotify.Watchdog
+			if !ready {
+				notify, ready = sdnotify.Ready, true
+			}
+			if _, err := notify(summary); err != nil {
+				log.Warn("sd_notify", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return withExit(ExitConfig, err)
+	}
+	log.Info("archive-auto running", "mode", c.String("mode"), "directory", c.String("directory"),
+		"relay_announce", c.String("relay-announce"), "static", len(static))
+	return sup.Run(ctx)
+}
+
+// archiveRunner builds the worker runner of --mode.
+func archiveRunner(c *cli.Context, log *slog.Logger) (supervise.Runner, error) {
+	switch c.String("mode") {
+	case systemd.ModeSystemd:
+		if err := os.MkdirAll(c.String("env-dir"), 0o750); err != nil {
+			return nil, configErrorf("--env-dir: %w", err)
+		}
+		return &supervise.Systemd{Ctl: systemd.Systemctl{Path: c.String("systemctl")},
+			EnvDir: c.String("env-dir"), StatusDir: c.String("status-dir"), Logger: log}, nil
+	case systemd.ModeInProcess:
+		work, err := inProcessWork(c, log)
+		if err != nil {
+			return nil, err
+		}
+		return &supervise.InProcess{Work: work, StatusDir: c.String("status-dir"), Logger: log}, nil
+	default:
+		return nil, usageErrorf("--mode: want %s or %s, got %q", systemd.ModeInProcess, systemd.ModeSystemd, c.String("mode"))
+	}
+}
+
+// inProcessWork opens the store once and returns the worker body: archive.Run
+// with the worker flags.
+func inProcessWork(c *cli.Context, log *slog.Logger) (supervise.WorkFunc, error) {
+	for _, f := range []string{"output-dir", "manifest-dir"} {
+		if c.String(f) == "" {
+			return nil, configErrorf("--%s is required in --mode %s", f, systemd.ModeInProcess)
+		}
+	}
+	dial, err := dialOptions(c, log)
+	if err != nil {
+		return nil, err
+	}
+	store, err := cas.OpenLocal(c.String("output-dir"))
+	if err != nil {
+		return nil, withExit(ExitIOErr, err)
+	}
+	if err := os.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
+		return nil, configErrorf("--manifest-dir: %w", err)
+	}
+	base := archive.Config{
+		Tracks: c.StringSlice("track"), Store: store, ManifestDir: c.String("manifest-dir"), Dial: dial,
+		AnnounceWait: c.Duration("announce-wait"), MaxBackoff: c.Duration("max-backoff"),
+		MaxGroupBytes: c.Int64("max-group-bytes"),
+	}
+	return func(ctx context.Context, w supervise.Worker, statusFile string) error {
+		cfg := base
+		cfg.RelayURL, cfg.Broadcast, cfg.StatusFile = w.RelayURL, w.Broadcast, statusFile
+		cfg.Logger = log.With("broadcast", w.Broadcast)
+		return archive.Run(ctx, cfg)
+	}, nil
+}
+
+// flagArgs turns the flags among flags that were set on c back into arguments,
+// so that systemd-units can hand them on to the rendered units.
+func flagArgs(c *cli.Context, flags []cli.Flag) ([]string, error) {
+	var args []string
+	for _, f := range flags {
+		name := f.Names()[0]
+		if !c.IsSet(name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.StringFlag:
+			args = append(args, "--"+name, c.String(name))
+		case *cli.StringSliceFlag:
+			for _, v := range c.StringSlice(name) {
+				args = append(args, "--"+name, v)
+			}
+		case *cli.BoolFlag:
+			args = append(args, "--"+name+"="+strconv.FormatBool(c.Bool(name)))
+		case *cli.DurationFlag:
+			args = append(args, "--"+name, c.Duration(name).String())
+		case *cli.IntFlag:
+			args = append(args, "--"+name, strconv.Itoa(c.Int(name)))
+		case *cli.Int64Flag:
+			args = append(args, "--"+name, strconv.FormatInt(c.Int64(name), 10))
+		default:
+			return nil, fmt.Errorf("flag --%s: type %T cannot be passed on", name, f)
+		}
+	}
+	return args, nil
+}

@@ -1,0 +1,289 @@
+package manifest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/record"
+	"github.com/zeebo/blake3"
+)
+
+// Kinds of problem Check reports.
+const (
+	ProblemInvalidLine    = "invalid-line"   // a complete line that is not a valid entry
+	ProblemTornTail       = "torn-tail"      // a last line cut short; the next open repairs it
+	ProblemWrongFile      = "wrong-file"     // an entry whose names do not map to its file
+	ProblemDuplicate      = "duplicate"      // a repeated (group, blake3) or identical gap in one file
+	ProblemMissingObject  = "missing-object" // a group's object is not in the store
+	ProblemSizeMismatch   = "size-mismatch"  // the object's size differs from the entry's
+	ProblemHashMismatch   = "hash-mismatch"  // the object's bytes do not hash to its id (Rehash)
+	ProblemObjectError    = "object-error"   // the object could not be read
+	ProblemStrayFile      = "stray-file"     // a file in the manifest tree that is not a manifest
+	defaultMaxProblems    = 1000
+	defaultCheckWorkers   = 8
+	unreferencedSliceSize = 1000
+)
+
+// CheckOptions tune Check. The zero value checks lines and object presence.
+type CheckOptions struct {
+	// Rehash re-reads every referenced object and compares its BLAKE3 with its id.
+	Rehash bool
+	// Workers check objects in parallel; 0 means 8.
+	Workers int
+	// ListObjects, when set, lists every object in the store so that Check can
+	// report those no manifest references. It costs memory for the set of
+	// referenced ids (about 100 bytes per distinct object).
+	ListObjects func(ctx context.Context, fn func(cas.ID) error) error
+	// MaxProblems bounds the problems kept in the report (all are counted);
+	// 0 means 1000.
+	MaxProblems int
+}
+
+// Problem is one inconsistency.
+type Problem struct {
+	Kind string `json:"kind"`
+	// File is the manifest file, relative to the manifest directory.
+	File   string `json:"file"`
+	Line   int    `json:"line,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// CheckReport is the result of Check.
+type CheckReport struct {
+	ManifestDir string `json:"manifest_dir"`
+	Files       int    `json:"files"`
+	Lines       int    `json:"lines"`
+	Groups      int    `json:"groups"`
+	Gaps        int    `json:"gaps"`
+	// ProblemCount counts every problem; Problems holds the first MaxProblems,
+	// sorted by file and line.
+	ProblemCount int       `json:"problem_count"`
+	Problems     []Problem `json:"problems"`
+	// Unreferenced counts store objects no manifest line names (ListObjects set);
+	// UnreferencedPaths holds the first 1000. They are not inconsistencies: an
+	// object stored by cas-put whose line manifest-append never wrote is one.
+	Unreferenced      int      `json:"unreferenced"`
+	UnreferencedPaths []string `json:"unreferenced_paths,omitempty"`
+}
+
+// Clean reports whether no problem was found.
+func (r *CheckReport) Clean() bool { return r.ProblemCount == 0 }
+
+// Check reads every manifest file under manifestDir and checks each line, and
+// each group entry's object in store. It only reads. An error means the check
+// itself could not run; inconsistencies are reported as Problems.
+func Check(ctx context.Context, manifestDir string, store cas.Store, opts CheckOptions) (CheckReport, error) {
+	c := &checker{
+		ctx: ctx, dir: manifestDir, store: store, opts: opts,
+		report: CheckReport{ManifestDir: manifestDir},
+		jobs:   make(chan objectJob, 64),
+	}
+	if c.opts.MaxProblems <= 0 {
+		c.opts.MaxProblems = defaultMaxProblems
+	}
+	if c.opts.Workers <= 0 {
+		c.opts.Workers = defaultCheckWorkers
+	}
+	if opts.ListObjects != nil {
+		c.referenced = make(map[cas.ID]struct{})
+	}
+	var wg sync.WaitGroup
+	for range c.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range c.jobs {
+				c.checkObject(j)
+			}
+		}()
+	}
+	err := filepath.WalkDir(manifestDir, c.visit)
+	close(c.jobs)
+	wg.Wait()
+	if err == nil && opts.ListObjects != nil {
+		err = opts.ListObjects(ctx, func(id cas.ID) error {
+			if _, ok := c.referenced[id]; !ok {
+				c.report.Unreferenced++
+				if len(c.report.UnreferencedPaths) < unreferencedSliceSize {
+					c.report.UnreferencedPaths = append(c.report.UnreferencedPaths, cas.ObjectPath(id))
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return c.report, fmt.Errorf("manifest: check %s: %w", manifestDir, err)
+	}
+	slices.SortFunc(c.report.Problems, func(a, b Problem) int {
+		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), strings.Compare(a.Kind, b.Kind))
+	})
+	return c.report, nil
+}
+
+type checker struct {
+	ctx        context.Context
+	dir        string
+	store      cas.Store
+	opts       CheckOptions
+	jobs       chan objectJob
+	referenced map[cas.ID]struct{} // only read and written by the walking goroutine
+
+	mu     sync.Mutex // guards report.Problems and ProblemCount
+	report CheckReport
+}
+
+type objectJob struct {
+	file string
+	line int
+	id   cas.ID
+	size int64
+}
+
+func (c *checker) problem(kind, file string, line int, format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.report.ProblemCount++
+	if len(c.report.Problems) < c.opts.MaxProblems {
+		c.report.Problems = append(c.report.Problems, Problem{Kind: kind, File: file, Line: line, Detail: fmt.Sprintf(format, args...)})
+	}
+}
+
+func (c *checker) visit(path string, d fs.DirEntry, err error) error {
+	if err != nil {
+		return err
+	}
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(c.dir, path)
+	if err != nil {
+		return err
+	}
+	depth := strings.Count(filepath.ToSlash(rel), "/") + 1
+	switch {
+	case rel == ".":
+		return nil
+	case d.IsDir() && depth == 1:
+		return nil
+	case d.IsDir():
+		c.problem(ProblemStrayFile, rel, 0, "unexpected directory")
+		return fs.SkipDir
+	case depth != 2 || !d.Type().IsRegular() || !strings.HasSuffix(d.Name(), FileExt):
+		c.problem(ProblemStrayFile, rel, 0, "not a manifest file (%s)", d.Type())
+		return nil
+	}
+	return c.checkFile(path, rel)
+}
+
+func (c *checker) checkFile(path, rel string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c.report.Files++
+	type groupKey struct {
+		group uint64
+		id    cas.ID
+	}
+	seenGroups := make(map[groupKey]int) // line of first occurrence
+	seenGaps := make(map[dedupKey]int)
+	var namesChecked fileKey
+	dec := NewDecoder(f)
+	for {
+		e, err := dec.Next()
+		if err == io.EOF {
+			return nil
+		}
+		line := dec.Line()
+		c.report.Lines++
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			c.problem(ProblemTornTail, rel, line, "last line has no newline")
+			return nil
+		case errors.Is(err, record.ErrLineTooLong):
+			c.problem(ProblemInvalidLine, rel, line, "%v; rest of file not checked", err)
+			return nil
+		case errors.Is(err, record.ErrMalformed):
+			c.problem(ProblemInvalidLine, rel, line, "%v", errors.Unwrap(err))
+			continue
+		case err != nil:
+			return err
+		}
+		if k := (fileKey{e.Broadcast, e.Track}); k != namesChecked {
+			if want, _ := FilePath(c.dir, e.Broadcast, e.Track); want != path {
+				c.problem(ProblemWrongFile, rel, line, "entry for broadcast %q track %q belongs in %s", e.Broadcast, e.Track, want)
+				continue
+			}
+			namesChecked = k
+		}
+		if e.Kind == record.KindGap {
+			c.report.Gaps++
+			if first, dup := seenGaps[keyOf(&e)]; dup {
+				c.problem(ProblemDuplicate, rel, line, "gap %d..%d repeats line %d", e.First, e.Last, first)
+			} else {
+				seenGaps[keyOf(&e)] = line
+			}
+			continue
+		}
+		c.report.Groups++
+		id, _ := e.ID() // Validate checked it
+		if first, dup := seenGroups[groupKey{e.Group, id}]; dup {
+			c.problem(ProblemDuplicate, rel, line, "group %d with object %s repeats line %d", e.Group, e.BLAKE3, first)
+		} else {
+			seenGroups[groupKey{e.Group, id}] = line
+		}
+		if c.referenced != nil {
+			c.referenced[id] = struct{}{}
+		}
+		select {
+		case c.jobs <- objectJob{file: rel, line: line, id: id, size: e.Size}:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
+}
+
+func (c *checker) checkObject(j objectJob) {
+	size, err := c.store.Stat(c.ctx, j.id)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.problem(ProblemMissingObject, j.file, j.line, "object %s is missing", cas.ObjectPath(j.id))
+		return
+	case err != nil:
+		c.problem(ProblemObjectError, j.file, j.line, "object %s: %v", cas.ObjectPath(j.id), err)
+		return
+	case size != j.size:
+		c.problem(ProblemSizeMismatch, j.file, j.line, "object %s is %d bytes, entry says %d", cas.ObjectPath(j.id), size, j.size)
+		return
+	}
+	if !c.opts.Rehash {
+		return
+	}
+	r, err := c.store.Open(c.ctx, j.id)
+	if err != nil {
+		c.problem(ProblemObjectError, j.file, j.line, "object %s: %v", cas.ObjectPath(j.id), err)
+		return
+	}
+	defer r.Close()
+	h := blake3.New()
+	if _, err := io.Copy(h, r); err != nil {
+		c.problem(ProblemObjectError, j.file, j.line, "object %s: %v", cas.ObjectPath(j.id), err)
+		return
+	}
+	var got cas.ID
+	h.Sum(got[:0])
+	if got != j.id {
+		c.problem(ProblemHashMismatch, j.file, j.line, "object %s hashes to %s", cas.ObjectPath(j.id), got)
+	}
+}

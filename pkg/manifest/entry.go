@@ -1,0 +1,153 @@
+// Package manifest keeps the per-track JSONL index of the archive: one file per
+// (broadcast, track) under a manifest directory, one Entry per line, appended
+// durably and without duplicates. The format is specified in docs/manifest.md.
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// Entry is one manifest line: a record header plus, for a group, the object that
+// holds its payload.
+type Entry struct {
+	record.Header
+	// BLAKE3 is the object id, 64 lowercase hex (KindGroup only).
+	BLAKE3 string `json:"blake3,omitempty"`
+	// Path is cas.ObjectPath of the object, relative to the CAS root (KindGroup only).
+	Path string `json:"path,omitempty"`
+	// New is set by cas-put (true: the object was written, false: it was already
+	// stored). It is not part of a manifest file: Appender drops it.
+	New *bool `json:"new,omitempty"`
+}
+
+// MaxLine is the longest manifest line accepted, in bytes without the "\n": a
+// record header line plus room for the object fields.
+const MaxLine = record.DefaultMaxHeaderLine + 1024
+
+// entryLimits bound names and frame counts as the record reader does. The payload
+// size is not limited here: cas-put may have been run with a larger
+// --max-payload, and the object already exists.
+var entryLimits = record.Limits{
+	MaxPayload:    math.MaxInt64,
+	MaxHeaderLine: MaxLine,
+	MaxName:       record.DefaultMaxName,
+	MaxFrames:     record.DefaultMaxFrames,
+}
+
+// Validate checks an entry: a valid header within the name and frame limits,
+// and object fields exactly when the kind needs them, with Path equal to
+// cas.ObjectPath(BLAKE3).
+func (e *Entry) Validate() error {
+	if err := e.Header.Check(); err != nil {
+		return err
+	}
+	if err := entryLimits.Check(&e.Header); err != nil {
+		return err
+	}
+	switch e.Kind {
+	case record.KindGroup:
+		id, err := cas.ParseID(e.BLAKE3)
+		if err != nil {
+			return fmt.Errorf("%w: blake3: %w", record.ErrMalformed, err)
+		}
+		if want := cas.ObjectPath(id); e.Path != want {
+			return fmt.Errorf("%w: path %q, want %q", record.ErrMalformed, e.Path, want)
+		}
+	case record.KindGap:
+		if e.BLAKE3 != "" || e.Path != "" || e.New != nil {
+			return fmt.Errorf("%w: gap entry carries object fields (blake3, path, new)", record.ErrMalformed)
+		}
+	}
+	return nil
+}
+
+// ID returns the entry's object id (KindGroup entries that passed Validate).
+func (e *Entry) ID() (cas.ID, error) { return cas.ParseID(e.BLAKE3) }
+
+// ParseLine decodes and validates one line (without its "\n").
+func ParseLine(line []byte) (Entry, error) {
+	var e Entry
+	if err := record.DecodeStrict(line, &e); err != nil {
+		return Entry{}, err
+	}
+	if len(e.Frames) == 0 {
+		e.Frames = nil
+	}
+	if len(e.Timestamps) == 0 {
+		e.Timestamps = nil
+	}
+	if err := e.Validate(); err != nil {
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+// AppendLine appends e's line, with its "\n", to b.
+func AppendLine(b []byte, e Entry) ([]byte, error) {
+	buf := bytes.NewBuffer(b)
+	if err := record.EncodeLine(buf, e); err != nil {
+		return b, err
+	}
+	return buf.Bytes(), nil
+}
+
+// LineError locates a bad line.
+type LineError struct {
+	Line int // 1-based
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Decoder reads entries, one per line, with bounded memory.
+type Decoder struct {
+	br   *bufio.Reader
+	line int
+}
+
+// NewDecoder returns a Decoder reading r.
+func NewDecoder(r io.Reader) *Decoder {
+	return &Decoder{br: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// Next returns the next entry, io.EOF at the end of input, or a *LineError. A
+// last line without "\n" is an error wrapping io.ErrUnexpectedEOF: it may be a
+// line cut short by a crashed writer, so it is never taken as complete.
+func (d *Decoder) Next() (Entry, error) {
+	d.line++
+	line, err := record.ReadLine(d.br, MaxLine)
+	if err == io.EOF {
+		d.line--
+		return Entry{}, io.EOF
+	}
+	if err != nil {
+		if errors.Is(err, record.ErrLineTooLong) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%w: %w", record.ErrMalformed, err)
+		}
+		return Entry{}, &LineError{Line: d.line, Err: err}
+	}
+	e, err := ParseLine(line)
+	if err != nil {
+		return Entry{}, &LineError{Line: d.line, Err: err}
+	}
+	return e, nil
+}
+
+// Line is the number of the line last returned by Next.
+func (d *Decoder) Line() int { return d.line }
+
+// LineBuffered reports whether a complete line is already buffered, so that Next
+// will not wait for input.
+func (d *Decoder) LineBuffered() bool {
+	b, _ := d.br.Peek(d.br.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
+}

@@ -1,0 +1,193 @@
+package moq
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/webtransport-go"
+
+	"github.com/every-channel/ec-node/pkg/moq/wire"
+)
+
+// DialOptions configures Dial. The zero value verifies the relay's certificate
+// against the system roots and offers every supported moq-lite version.
+type DialOptions struct {
+	TLS TLSOptions
+	// Versions are the moq-lite versions to offer, most preferred first.
+	// Default: ["moq-lite-05", "moq-lite-04", "moq-lite-03"].
+	Versions []string
+	// Logger receives session events (default slog.Default()). URLs are logged
+	// without their query, which may hold a ?jwt= token.
+	Logger *slog.Logger
+}
+
+// TLSOptions chooses how the relay's certificate is checked.
+type TLSOptions struct {
+	// Fingerprint pins the relay's certificate: the hex SHA-256 of the leaf
+	// certificate's DER, as moq-relay serves it at /certificate.sha256. Colons
+	// are allowed. Chain and name are then not checked (the cert is self-signed).
+	Fingerprint string
+	// DisableVerify accepts any certificate. For the deployed IP-override case
+	// only; Dial logs a warning every time it is used.
+	DisableVerify bool
+	// RootCAs replaces the system roots when set.
+	RootCAs *x509.CertPool
+}
+
+// handshakeTimeout bounds the QUIC+WebTransport handshake when ctx has no deadline.
+const handshakeTimeout = 15 * time.Second
+
+// Dial opens a WebTransport session to a moq-relay URL (https://host:port/root,
+// optionally with ?jwt=TOKEN, passed through untouched) and negotiates a
+// moq-lite version through WT-Available-Protocols.
+//
+// It uses github.com/quic-go/webtransport-go v0.10.0 on purpose: that version
+// sends the extended CONNECT with `:protocol webtransport` and the SETTINGS
+// (ENABLE_WEBTRANSPORT 0x2b603742) that moq-relay's web-transport stack
+// (web-transport-proto 0.6) checks for. v0.11 and later speak WebTransport
+// draft-15 (SETTINGS_WT_ENABLED 0x2c7cf000 and a different CONNECT), which
+// that stack does not accept.
+func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	safeURL := RedactURL(rawURL)
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("moq: relay URL %q: want https://host[:port]/path", safeURL)
+	}
+	names := opts.Versions
+	if len(names) == 0 {
+		for _, v := range wire.Versions {
+			names = append(names, v.String())
+		}
+	}
+	for _, n := range names {
+		if _, err := wire.ParseVersion(n); err != nil {
+			return nil, fmt.Errorf("moq: %w", err)
+		}
+	}
+	tlsConf, err := clientTLS(u.Hostname(), opts.TLS, log)
+	if err != nil {
+		return nil, err
+	}
+	dialer := &webtransport.Dialer{
+		TLSClientConfig: tlsConf,
+		QUICConfig: &quic.Config{
+			EnableDatagrams:                  true,
+			EnableStreamResetPartialDelivery: true,
+			KeepAlivePeriod:                  5 * time.Second,
+			MaxIdleTimeout:                   30 * time.Second,
+			// One uni stream per in-flight group: leave room for many tracks.
+			MaxIncomingUniStreams: 1024,
+			MaxIncomingStreams:    64,
+		},
+		ApplicationProtocols: names,
+	}
+	defer dialer.Close()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, handshakeTimeout)
+		defer cancel()
+	}
+	_, wt, err := dialer.Dial(ctx, rawURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
+	}
+	picked := wt.SessionState().ApplicationProtocol
+	version, err := wire.ParseVersion(picked)
+	if err != nil {
+		_ = wt.CloseWithError(wire.SessionVersion, "no common version")
+		return nil, fmt.Errorf("moq: relay %s picked none of %v (got %q)", safeURL, names, picked)
+	}
+	s := newSession(wt, version, log.With("relay", safeURL, "version", version.String()))
+	if err := s.sendSetup(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.log.Info("moq session established")
+	return s, nil
+}
+
+// scrub removes the raw URL (and so any token) from an error message that may
+// quote it.
+func scrub(err error, rawURL, safeURL string) error {
+	if rawURL == safeURL || !strings.Contains(err.Error(), rawURL) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), rawURL, safeURL))
+}
+
+func clientTLS(host string, o TLSOptions, log *slog.Logger) (*tls.Config, error) {
+	conf := &tls.Config{
+		ServerName: host,
+		RootCAs:    o.RootCAs,
+		NextProtos: []string{http3.NextProtoH3},
+		MinVersion: tls.VersionTLS13,
+	}
+	switch {
+	case o.Fingerprint != "":
+		want, err := parseFingerprint(o.Fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		// The pinned hash replaces chain and name verification.
+		conf.InsecureSkipVerify = true
+		conf.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return errors.New("moq: relay sent no certificate")
+			}
+			got := sha256.Sum256(raw[0])
+			if subtle.ConstantTimeCompare(got[:], want) != 1 {
+				return fmt.Errorf("moq: relay certificate fingerprint %x does not match the pinned one", got)
+			}
+			return nil
+		}
+	case o.DisableVerify:
+		log.Warn("TLS CERTIFICATE VERIFICATION IS DISABLED: anyone on the path can impersonate the relay")
+		conf.InsecureSkipVerify = true
+	}
+	return conf, nil
+}
+
+func parseFingerprint(s string) ([]byte, error) {
+	clean := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+	b, err := hex.DecodeString(clean)
+	if err != nil || len(b) != sha256.Size {
+		return nil, fmt.Errorf("moq: TLS fingerprint %q: want 64 hex digits (SHA-256)", s)
+	}
+	return b, nil
+}
+
+// RedactURL returns rawURL with every query value replaced by "REDACTED", so a
+// ?jwt= token never reaches a log or a status file. Unparseable input is
+// replaced entirely.
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "<unparseable URL>"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"REDACTED"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment = ""
+	return u.String()
+}

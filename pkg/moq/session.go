@@ -1,0 +1,289 @@
+package moq
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/quic-go/webtransport-go"
+
+	"github.com/every-channel/ec-node/pkg/moq/wire"
+)
+
+const (
+	// headerTimeout bounds how long a relay-opened stream may take to send its
+	// type and first message; a silent stream is cancelled, not waited on forever.
+	headerTimeout = 10 * time.Second
+	// streamBufferSize is the read buffer of each stream.
+	streamBufferSize = 16 << 10
+)
+
+// errClosed is Err after our own Close.
+var errClosed = errors.New("moq: session closed")
+
+// session is the moq-lite Session over one WebTransport session.
+type session struct {
+	wt      *webtransport.Session
+	version wire.Version
+	log     *slog.Logger
+
+	ctx    context.Context // cancelled when the session ends
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the session started
+
+	mu        sync.Mutex
+	subs      map[uint64]*subscription
+	nextID    uint64
+	setupSeen bool
+	err       error
+	done      chan struct{}
+}
+
+var _ Session = (*session)(nil)
+
+func newSession(wt *webtransport.Session, v wire.Version, log *slog.Logger) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{wt: wt, version: v, log: log, ctx: ctx, cancel: cancel,
+		subs: map[uint64]*subscription{}, done: make(chan struct{})}
+	s.goSafe(func() {
+		select {
+		case <-wt.Context().Done():
+			s.end(fmt.Errorf("moq: session closed by relay: %w", context.Cause(wt.Context())))
+		case <-ctx.Done():
+		}
+	})
+	s.goSafe(s.acceptUni)
+	s.goSafe(s.acceptBidi)
+	return s
+}
+
+func (s *session) goSafe(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *session) Version() string       { return s.version.String() }
+func (s *session) Done() <-chan struct{} { return s.done }
+
+func (s *session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// end records why the session ended (first reason wins) and tears it down.
+func (s *session) end(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	close(s.done)
+	s.mu.Unlock()
+	s.cancel()
+	_ = s.wt.CloseWithError(wire.SessionCancel, "")
+}
+
+// Close ends the session and waits for its goroutines.
+func (s *session) Close() error {
+	s.end(errClosed)
+	s.wg.Wait()
+	return nil
+}
+
+// sendSetup writes our lite-05 SETUP uni stream. ROLE=subscriber: moq-relay
+// then wires only its publishing half and opens no announce stream toward us.
+func (s *session) sendSetup(ctx context.Context) error {
+	if !s.version.HasSetup() {
+		return nil
+	}
+	b := wire.AppendStreamType(nil, wire.StreamSetup)
+	b, err := wire.Setup{Role: wire.RoleSubscriber}.Append(b, s.version)
+	if err != nil {
+		return err
+	}
+	str, err := s.wt.OpenUniStreamSync(ctx)
+	if err != nil {
+		return fmt.Errorf("moq: open setup stream: %w", err)
+	}
+	if _, err := str.Write(b); err != nil {
+		return fmt.Errorf("moq: write setup: %w", err)
+	}
+	return str.Close()
+}
+
+func (s *session) acceptUni() {
+	for {
+		str, err := s.wt.AcceptUniStream(s.ctx)
+		if err != nil {
+			return
+		}
+		s.goSafe(func() { s.handleUni(str) })
+	}
+}
+
+func (s *session) acceptBidi() {
+	for {
+		str, err := s.wt.AcceptStream(s.ctx)
+		if err != nil {
+			return
+		}
+		s.goSafe(func() { s.handleBidi(str) })
+	}
+}
+
+func (s *session) handleUni(str *webtransport.ReceiveStream) {
+	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
+	br := bufio.NewReaderSize(str, streamBufferSize)
+	typ, err := wire.ReadStreamType(br)
+	if err != nil {
+		str.CancelRead(wire.CodeCancel)
+		return
+	}
+	switch {
+	case typ == wire.StreamGroup:
+		hdr, err := wire.ReadGroup(br, s.version)
+		if err != nil {
+			s.log.Warn("bad group header", "err", err)
+			str.CancelRead(wire.CodeMalformedTrack)
+			return
+		}
+		_ = str.SetReadDeadline(time.Time{})
+		s.mu.Lock()
+		sub := s.subs[hdr.SubscribeID]
+		s.mu.Unlock()
+		if sub == nil {
+			// Unsubscribed, or never subscribed: moq-net cancels these too.
+			str.CancelRead(wire.CodeCancel)
+			return
+		}
+		sub.deliver(newGroup(hdr.Sequence, str, br, s.version, sub.timescale))
+	case typ == wire.StreamSetup && s.version.HasSetup():
+		setup, err := wire.ReadSetup(br, s.version)
+		s.mu.Lock()
+		repeated := s.setupSeen
+		s.setupSeen = true
+		s.mu.Unlock()
+		switch {
+		case err != nil:
+			s.log.Warn("bad relay SETUP", "err", err)
+		case repeated:
+			s.log.Warn("relay sent a second SETUP stream; ignored")
+		default:
+			s.log.Debug("relay SETUP", "probe", setup.Probe, "hop", setup.Hop)
+		}
+		str.CancelRead(wire.CodeCancel)
+	default:
+		s.log.Debug("unexpected uni stream", "type", typ)
+		str.CancelRead(wire.CodeInternal)
+	}
+}
+
+func (s *session) handleBidi(str *webtransport.Stream) {
+	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
+	br := bufio.NewReaderSize(str, streamBufferSize)
+	typ, err := wire.ReadStreamType(br)
+	if err != nil {
+		cancelStream(str, wire.CodeCancel)
+		return
+	}
+	switch {
+	case typ == wire.StreamAnnounce:
+		s.answerAnnounce(str, br)
+	case typ == wire.StreamGoaway && s.version.HasGoaway():
+		msg, err := wire.ReadGoaway(br, s.version)
+		if err != nil {
+			// moq-net logs a malformed GOAWAY and keeps the session; so do we.
+			s.log.Warn("bad GOAWAY", "err", err)
+			cancelStream(str, wire.CodeCancel)
+			return
+		}
+		s.log.Info("relay sent GOAWAY; ending session", "uri", RedactURL(msg.URI))
+		_ = str.Close()
+		s.end(fmt.Errorf("%w (redirect %q)", ErrGoAway, RedactURL(msg.URI)))
+	default:
+		// moq-net refuses unexpected streams with code 0 (Internal).
+		s.log.Debug("unexpected bidi stream", "type", typ)
+		cancelStream(str, wire.CodeInternal)
+	}
+}
+
+// answerAnnounce serves the relay's own announce request: it asks what we
+// publish, and we publish nothing. Resetting this stream would make moq-relay
+// end the whole session, so we answer (lite-05: an empty ANNOUNCE_OK, which it
+// waits for) and FIN, which it takes as a clean "nothing to announce".
+func (s *session) answerAnnounce(str *webtransport.Stream, br *bufio.Reader) {
+	please, err := wire.ReadAnnouncePlease(br, s.version)
+	if err != nil {
+		s.log.Warn("bad announce request from relay", "err", err)
+	} else {
+		s.log.Debug("relay asked for our announcements; we publish none", "prefix", please.Prefix)
+	}
+	if s.version.HasAnnounceOK() {
+		b, _ := wire.AnnounceOK{}.Append(nil, s.version)
+		if _, err := str.Write(b); err != nil {
+			s.log.Debug("answer announce request", "err", err)
+		}
+	}
+	_ = str.Close()
+	// Wait briefly for the relay's FIN so the stream is released on both sides.
+	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
+	_, _ = io.Copy(io.Discard, io.LimitReader(br, wire.MaxMessageSize))
+	str.CancelRead(wire.CodeCancel)
+}
+
+func cancelStream(str *webtransport.Stream, code webtransport.StreamErrorCode) {
+	str.CancelRead(code)
+	str.CancelWrite(code)
+}
+
+// resetCode reports the code of a stream reset by the peer.
+func resetCode(err error) (webtransport.StreamErrorCode, bool) {
+	var se *webtransport.StreamError
+	if errors.As(err, &se) && se.Remote {
+		return se.ErrorCode, true
+	}
+	return 0, false
+}
+
+// openControl opens a bidi stream and writes msg (stream type included).
+func (s *session) openControl(ctx context.Context, msg []byte) (*webtransport.Stream, *bufio.Reader, error) {
+	if err := s.Err(); err != nil {
+		return nil, nil, err
+	}
+	str, err := s.wt.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("moq: open stream: %w", err)
+	}
+	if _, err := str.Write(msg); err != nil {
+		cancelStream(str, wire.CodeCancel)
+		return nil, nil, fmt.Errorf("moq: write request: %w", err)
+	}
+	return str, bufio.NewReaderSize(str, streamBufferSize), nil
+}
+
+// readCtx runs read in the calling goroutine and makes it return when ctx or
+// the session ends, by expiring the stream's read deadline.
+func (s *session) readCtx(ctx context.Context, str interface{ SetReadDeadline(time.Time) error }, read func() error) error {
+	stop := context.AfterFunc(ctx, func() { _ = str.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	stopSession := context.AfterFunc(s.ctx, func() { _ = str.SetReadDeadline(time.Unix(1, 0)) })
+	defer stopSession()
+	err := read()
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil && s.ctx.Err() != nil {
+		return s.Err()
+	}
+	return err
+}

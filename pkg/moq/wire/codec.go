@@ -1,0 +1,202 @@
+package wire
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// encoder accumulates a message body; the first error sticks.
+type encoder struct {
+	b   []byte
+	err error
+}
+
+func (e *encoder) varint(v uint64) {
+	if e.err == nil {
+		e.b, e.err = AppendVarint(e.b, v)
+	}
+}
+
+func (e *encoder) u8(v uint8) { e.b = append(e.b, v) }
+
+func (e *encoder) str(s string, limit int) {
+	if e.err == nil && len(s) > limit {
+		e.err = fmt.Errorf("string of %d bytes: %w", len(s), ErrTooLarge)
+	}
+	e.varint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *encoder) path(p string) {
+	if e.err == nil {
+		e.err = checkPath(p)
+	}
+	e.str(p, MaxPathLength)
+}
+
+// optGroup writes an optional group sequence as 0 (absent) or seq+1.
+func (e *encoder) optGroup(g OptionalGroup) {
+	if !g.Set {
+		e.varint(0)
+		return
+	}
+	if g.Seq >= MaxVarint {
+		e.err = fmt.Errorf("group %d: %w", g.Seq, ErrTooLarge)
+		return
+	}
+	e.varint(g.Seq + 1)
+}
+
+// appendMessage appends the body built by fill, prefixed by its varint length.
+func appendMessage(b []byte, name string, limit int, fill func(*encoder)) ([]byte, error) {
+	var e encoder
+	fill(&e)
+	if e.err == nil && len(e.b) > limit {
+		e.err = fmt.Errorf("%d bytes: %w", len(e.b), ErrTooLarge)
+	}
+	if e.err != nil {
+		return b, fmt.Errorf("encode %s: %w", name, e.err)
+	}
+	b, _ = AppendVarint(b, uint64(len(e.b)))
+	return append(b, e.b...), nil
+}
+
+// readMessage reads a varint length and that many bytes, refusing lengths over
+// limit before allocating. io.EOF means the stream ended cleanly before it.
+func readMessage(r Reader, name string, limit int) ([]byte, error) {
+	n, err := ReadVarint(r)
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s length: %w", name, err)
+	}
+	if n > uint64(limit) {
+		return nil, fmt.Errorf("decode %s: length %d: %w", name, n, ErrTooLarge)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("decode %s body: %w", name, noEOF(err))
+	}
+	return body, nil
+}
+
+// decoder parses a message body held in memory; the first error sticks and
+// every read past the end is io.ErrUnexpectedEOF.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *decoder) varint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail(io.ErrUnexpectedEOF)
+		return 0
+	}
+	n := 1 << (d.b[0] >> 6)
+	if len(d.b) < n {
+		d.fail(io.ErrUnexpectedEOF)
+		return 0
+	}
+	v := uint64(d.b[0] & 0x3f)
+	for _, c := range d.b[1:n] {
+		v = v<<8 | uint64(c)
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) u8() uint8 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail(io.ErrUnexpectedEOF)
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+// bytes returns a length-prefixed field, copied out of the message buffer.
+func (d *decoder) bytes(limit int) []byte {
+	n := d.varint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(limit) {
+		d.fail(fmt.Errorf("length %d: %w", n, ErrTooLarge))
+		return nil
+	}
+	if uint64(len(d.b)) < n {
+		d.fail(io.ErrUnexpectedEOF)
+		return nil
+	}
+	v := append([]byte(nil), d.b[:n]...)
+	d.b = d.b[n:]
+	return v
+}
+
+// str reads a UTF-8 string: the Rust peers decode names as String and reject
+// anything else, so accepting it here would only fail later.
+func (d *decoder) str(limit int) string {
+	v := d.bytes(limit)
+	if d.err == nil && !utf8.Valid(v) {
+		d.fail(fmt.Errorf("string is not UTF-8: %w", ErrInvalid))
+	}
+	return string(v)
+}
+
+func (d *decoder) path() string {
+	p := d.str(MaxPathLength)
+	if d.err == nil {
+		d.fail(checkPath(p))
+	}
+	return p
+}
+
+func (d *decoder) optGroup() OptionalGroup {
+	v := d.varint()
+	if v == 0 {
+		return OptionalGroup{}
+	}
+	return OptionalGroup{Seq: v - 1, Set: true}
+}
+
+// finish reports the first error, or ErrTrailingBytes if the body is not used up
+// (moq-net rejects such messages as DecodeError::Long).
+func (d *decoder) finish(name string) error {
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%d bytes: %w", len(d.b), ErrTrailingBytes)
+	}
+	if d.err != nil {
+		return fmt.Errorf("decode %s: %w", name, d.err)
+	}
+	return nil
+}
+
+func checkPath(p string) error {
+	if strings.Count(p, "/")+1 > MaxPathParts {
+		return fmt.Errorf("path has more than %d segments: %w", MaxPathParts, ErrTooLarge)
+	}
+	return nil
+}
+
+// OptionalGroup is a group sequence that may be absent: on the wire 0 means
+// absent (for a start: the latest group) and n means sequence n-1.
+type OptionalGroup struct {
+	Seq uint64
+	Set bool
+}

@@ -1,0 +1,159 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ErrMalformed is wrapped by every error about the content of a record or a
+// manifest line, as opposed to an error reading or writing it.
+var ErrMalformed = errors.New("malformed record")
+
+// Limits bound what a Reader accepts. Every field must be positive; DefaultLimits
+// gives the documented defaults (docs/record-framing.md).
+type Limits struct {
+	// MaxPayload is the largest payload (Size) accepted, in bytes.
+	MaxPayload int64
+	// MaxHeaderLine is the longest header line accepted, in bytes, excluding the
+	// terminating "\n". It is checked before more of the line is buffered.
+	MaxHeaderLine int
+	// MaxName is the longest broadcast or track name accepted, in bytes.
+	MaxName int
+	// MaxFrames is the largest number of frames in one group.
+	MaxFrames int
+}
+
+// Default limits.
+const (
+	DefaultMaxPayload    = 256 << 20 // 256 MiB
+	DefaultMaxHeaderLine = 1 << 20   // 1 MiB
+	DefaultMaxName       = 64 << 10  // 64 KiB
+	DefaultMaxFrames     = 65536
+	// maxReasonLen bounds a gap reason; reasons are short kebab-case words.
+	maxReasonLen = 64
+)
+
+// DefaultLimits returns the default limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxPayload:    DefaultMaxPayload,
+		MaxHeaderLine: DefaultMaxHeaderLine,
+		MaxName:       DefaultMaxName,
+		MaxFrames:     DefaultMaxFrames,
+	}
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// Check reports whether h is a well-formed version 1 header: a known version and
+// kind, non-empty valid UTF-8 names, frame sizes summing to Size, and only the
+// fields of its kind set. It does not apply size limits; see Limits.Check.
+func (h *Header) Check() error {
+	if h.V != Version {
+		return malformed("unsupported version %d (want %d)", h.V, Version)
+	}
+	if err := checkName("broadcast", h.Broadcast); err != nil {
+		return err
+	}
+	if err := checkName("track", h.Track); err != nil {
+		return err
+	}
+	if h.ReceivedUnixMs < 0 {
+		return malformed("negative received_unix_ms %d", h.ReceivedUnixMs)
+	}
+	switch h.Kind {
+	case KindGroup:
+		return h.checkGroup()
+	case KindGap:
+		return h.checkGap()
+	default:
+		return malformed("unknown kind %q (want %q or %q)", h.Kind, KindGroup, KindGap)
+	}
+}
+
+func checkName(field, name string) error {
+	if name == "" {
+		return malformed("empty %s name", field)
+	}
+	if !utf8.ValidString(name) {
+		return malformed("%s name is not valid UTF-8", field)
+	}
+	return nil
+}
+
+func (h *Header) checkGroup() error {
+	if h.First != 0 || h.Last != 0 || h.Reason != "" {
+		return malformed("group record carries gap fields (first, last, reason)")
+	}
+	if h.Size < 0 {
+		return malformed("negative size %d", h.Size)
+	}
+	var sum int64
+	for i, f := range h.Frames {
+		if f < 0 {
+			return malformed("frame %d has negative size %d", i, f)
+		}
+		sum += f
+		if sum > h.Size {
+			return malformed("frame sizes exceed size %d", h.Size)
+		}
+	}
+	if sum != h.Size {
+		return malformed("frame sizes sum to %d, size is %d", sum, h.Size)
+	}
+	if len(h.Timestamps) > 0 {
+		if len(h.Timestamps) != len(h.Frames) {
+			return malformed("%d timestamps for %d frames", len(h.Timestamps), len(h.Frames))
+		}
+		if h.Timescale == 0 {
+			return malformed("timestamps without timescale")
+		}
+	}
+	return nil
+}
+
+func (h *Header) checkGap() error {
+	if h.Group != 0 || h.Size != 0 || len(h.Frames) != 0 || h.Timescale != 0 || len(h.Timestamps) != 0 {
+		return malformed("gap record carries group fields (group, size, frames, timescale, timestamps)")
+	}
+	if h.First > h.Last {
+		return malformed("gap first %d is after last %d", h.First, h.Last)
+	}
+	if h.Reason == "" || len(h.Reason) > maxReasonLen {
+		return malformed("gap reason must be 1..%d bytes", maxReasonLen)
+	}
+	for i := 0; i < len(h.Reason); i++ {
+		c := h.Reason[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return malformed("gap reason %q: want lowercase letters, digits and '-'", h.Reason)
+		}
+	}
+	return nil
+}
+
+// Check applies the limits to a header that passed Header.Check.
+func (l Limits) Check(h *Header) error {
+	if len(h.Broadcast) > l.MaxName {
+		return malformed("broadcast name is %d bytes, limit %d", len(h.Broadcast), l.MaxName)
+	}
+	if len(h.Track) > l.MaxName {
+		return malformed("track name is %d bytes, limit %d", len(h.Track), l.MaxName)
+	}
+	if h.Size > l.MaxPayload {
+		return malformed("payload size %d exceeds limit %d", h.Size, l.MaxPayload)
+	}
+	if len(h.Frames) > l.MaxFrames {
+		return malformed("%d frames exceed limit %d", len(h.Frames), l.MaxFrames)
+	}
+	return nil
+}
+
+func (l Limits) validate() error {
+	if l.MaxPayload <= 0 || l.MaxHeaderLine <= 0 || l.MaxName <= 0 || l.MaxFrames <= 0 {
+		return fmt.Errorf("record: every limit must be positive: %+v", l)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmarks the CAS in one run (about 1-2 minutes on the 2-core reference VM):
+#  (a) durable 64 KiB objects/s of pkg/cas at concurrency 1, 8 and 32 against a
+#      naive single-writer loop (temp + write + fsync + rename + dir fsync), on the
+#      same disk, as ratios;
+#  (b) `ec-node cas verify` throughput against `b3sum --check` on the same tree of
+#      N_OBJECTS objects of 64 KiB-1 MiB (page cache warm: both are CPU-bound), and
+#      that both catch the same flipped byte.
+# Environment: BENCH_DIR (default $TMPDIR or /tmp) picks the disk; N_OBJECTS (2000);
+# DURABLE_OBJECTS (2000 per variant); EC_NODE (a prebuilt ec-node binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+n_objects=${N_OBJECTS:-2000}
+durable_objects=${DURABLE_OBJECTS:-2000}
+tmp=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-cas.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+command -v b3sum >/dev/null || { echo "bench-cas: b3sum not found (apt-get install b3sum)" >&2; exit 1; }
+
+echo "# machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), b3sum $(b3sum --version | cut -d' ' -f2), disk: $(df -T "$tmp" | awk 'NR==2 {print $2 " on " $1}')"
+
+# --- (a) durable writes ------------------------------------------------------
+# Three rounds of all variants, interleaved so that background disk load hits
+# them alike; the median round of each is reported.
+echo "# (a) durable writes, 64 KiB objects, $durable_objects per variant, median of 3 interleaved rounds"
+go test -c -o "$tmp/cas.test" ./pkg/cas/
+for _ in 1 2 3; do
+	CAS_BENCH_DIR=$tmp "$tmp/cas.test" -test.run '^$' -test.bench Durable -test.benchtime "${durable_objects}x"
+done | grep '^Benchmark' | tee "$tmp/durable.txt"
+awk '
+	function median(s,   v, n, i, j, t) {
+		n = split(s, v, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+		return v[int((n + 1) / 2)]
+	}
+	/^Benchmark/ { for (i = 1; i <= NF; i++) if ($(i+1) == "objects/s") rates[$1] = rates[$1] " " $i }
+	END {
+		for (b in rates) if (b ~ /^BenchmarkNaiveDurable/) naive = median(rates[b])
+		if (!naive) { print "bench-cas: no naive rate" > "/dev/stderr"; exit 1 }
+		printf "naive single writer   %5.0f objects/s\n", naive
+		for (c = 1; c <= 32; c *= 2) for (b in rates) if (b ~ "conc=" c "-") {
+			m = median(rates[b])
+			printf "pkg/cas conc=%-2d       %5.0f objects/s = %.1fx naive   (rounds:%s)\n", c, m, m / naive, rates[b]
+		}
+	}' "$tmp/durable.txt"
+
+# --- (b) verify vs b3sum --check -----------------------------------------------
+if [[ -n ${EC_NODE:-} ]]; then
+	verify=("$EC_NODE" cas verify)
+elif go build -o "$tmp/ec-node" ./cmd/ec-node 2>"$tmp/build.log"; then
+	verify=("$tmp/ec-node" cas verify)
+else
+	echo "bench-cas: cmd/ec-node does not build (see below); set EC_NODE to a built binary" >&2
+	cat "$tmp/build.log" >&2
+	exit 1
+fi
+
+root=$tmp/cas
+in=$tmp/in
+mkdir -p "$in" "$root/objects/blake3"
+RANDOM=42
+for ((i = 0; i < n_objects; i++)); do
+	size=$((65536 + (RANDOM * 32768 + RANDOM) % (1048576 - 65536 + 1)))
+	head -c "$size" /dev/urandom >"$in/$i"
+done
+# Place each file at its layout path and write the b3sum check file for the tree.
+(cd "$in" && b3sum -- *) | while read -r hash name; do
+	shard=$root/objects/blake3/${hash:0:2}
+	[[ -d $shard ]] || mkdir "$shard"
+	mv "$in/$name" "$shard/$hash.bin"
+	echo "$hash  objects/blake3/${hash:0:2}/$hash.bin"
+done >"$tmp/tree.b3"
+bytes=$(du -sb "$root/objects" | cut -f1)
+echo "# (b) verify: $n_objects objects, $((bytes >> 20)) MiB, page cache warm, best of 3"
+
+seconds() { # runs "$@" quietly, prints elapsed seconds; fails if the command fails
+	local start end
+	start=$(date +%s.%N)
+	"$@" >/dev/null 2>&1
+	end=$(date +%s.%N)
+	awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
+}
+b3check() { (cd "$root" && b3sum --check --quiet "$tmp/tree.b3"); }
+ecverify() { "${verify[@]}" --root "$root" --progress never; }
+
+b3check >/dev/null # warm the page cache
+best_b3=999999 best_ec=999999
+for _ in 1 2 3; do
+	t=$(seconds ecverify); best_ec=$(awk -v a="$t" -v b="$best_ec" 'BEGIN { print (a < b ? a : b) }')
+	t=$(seconds b3check); best_b3=$(awk -v a="$t" -v b="$best_b3" 'BEGIN { print (a < b ? a : b) }')
+done
+awk -v b="$bytes" -v n="$n_objects" -v ec="$best_ec" -v b3="$best_b3" 'BEGIN {
+	printf "ec-node cas verify: %.3f s  %6.0f MiB/s  %6.0f objects/s\n", ec, b / ec / 1048576, n / ec
+	printf "b3sum --check:      %.3f s  %6.0f MiB/s  %6.0f objects/s\n", b3, b / b3 / 1048576, n / b3
+	printf "verify speed = %.2fx b3sum --check\n", b3 / ec
+}'
+
+# Correctness parity: one flipped byte must fail both.
+victim=$(head -1 "$tmp/tree.b3" | cut -d' ' -f3)
+chmod u+w "$root/$victim"
+printf '\xff' | dd of="$root/$victim" bs=1 seek=1000 conv=notrunc status=none
+ec_status=0 b3_status=0
+ecverify >"$tmp/findings.txt" 2>/dev/null || ec_status=$?
+b3check >/dev/null 2>&1 || b3_status=$?
+echo "flipped byte in $victim: ec-node exit $ec_status ($(cut -f1 "$tmp/findings.txt" | sort | uniq -c | xargs)), b3sum exit $b3_status"
+if [[ $ec_status -ne 1 || $b3_status -eq 0 ]] || ! grep -q "^corrupt	$victim	" "$tmp/findings.txt"; then
+	echo "bench-cas: corruption not detected by both" >&2
+	exit 1
+fi
