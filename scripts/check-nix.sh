@@ -58,9 +58,8 @@ for which in plainArgs customArgs; do
 done
 
 echo "== vendorHash"
-cp -r go.mod go.sum "$tmp/" 2>/dev/null || true
 vendor="$tmp/vendor"
-GOFLAGS=-mod=mod go mod vendor -o "$vendor"
+go mod vendor -o "$vendor"
 hex=$(nix-hash --type sha256 "$vendor")
 want="sha256-$(python3 -c 'import base64,sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$hex")"
 have=$(sed -n 's/.*vendorHash = "\(.*\)";/\1/p' nixos/package.nix)

@@ -54,8 +54,7 @@ type Appender struct {
 	log       *slog.Logger
 	end       int64 // file size after our last scan or write: a line boundary
 	recent    dedupWindow
-	lastGroup uint64
-	hasGroup  bool
+	recentSeq seqRing
 }
 
 // OpenAppender opens (creating as needed) the manifest file of (broadcast,
@@ -101,12 +100,13 @@ func OpenAppender(dir, broadcast, track string, log *slog.Logger) (*Appender, *R
 // Path is the manifest file's path.
 func (a *Appender) Path() string { return a.path }
 
-// LastGroup returns the group sequence of the last group entry in the file, as
-// of the last Append or open; ok is false when the window holds no group entry.
+// LastGroup returns the highest group sequence accounted for by the file's last
+// resumeWindow entries (see the package function LastGroup), as of the last
+// Append or open; ok is false when the file holds no entry.
 func (a *Appender) LastGroup() (seq uint64, ok bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.lastGroup, a.hasGroup
+	return a.recentSeq.max()
 }
 
 // Append writes the entries that are not duplicates as one write(2) and fsyncs
@@ -239,7 +239,7 @@ func (a *Appender) rescan(size int64) (*Repair, error) {
 		a.log.Warn("manifest: invalid lines in the dedup window (see ec-node manifest check)", "path", a.path, "count", tail.bad)
 	}
 	a.recent = dedupWindow{}
-	a.hasGroup = false
+	a.recentSeq = seqRing{}
 	for i := range tail.entries {
 		a.remember(&tail.entries[i])
 	}
@@ -249,9 +249,37 @@ func (a *Appender) rescan(size int64) (*Repair, error) {
 
 func (a *Appender) remember(e *Entry) {
 	a.recent.add(keyOf(e))
-	if e.Kind == record.KindGroup {
-		a.lastGroup, a.hasGroup = e.Group, true
+	a.recentSeq.add(e)
+}
+
+// resumeWindow is how many of the last entries LastGroup looks at. Groups are
+// appended as they complete, slightly out of order, so the last line alone may
+// not hold the highest sequence; a short window still follows a publisher that
+// restarted its sequence numbers.
+const resumeWindow = 64
+
+// seqRing holds the sequences accounted for by the last resumeWindow entries: a
+// group's sequence, or the last sequence of a gap.
+type seqRing struct {
+	seqs [resumeWindow]uint64
+	n    int
+}
+
+func (r *seqRing) add(e *Entry) {
+	seq := e.Group
+	if e.Kind == record.KindGap {
+		seq = e.Last
 	}
+	r.seqs[r.n%resumeWindow] = seq
+	r.n++
+}
+
+// max returns the highest sequence in the window; ok is false when it is empty.
+func (r *seqRing) max() (seq uint64, ok bool) {
+	for i := 0; i < min(r.n, resumeWindow); i++ {
+		seq = max(seq, r.seqs[i])
+	}
+	return seq, r.n > 0
 }
 
 // readTail returns the end of the file, from a line start, holding at most
@@ -396,10 +424,10 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// LastGroup reads the group sequence of the last complete group entry in the
-// manifest file of (broadcast, track) under dir, without locking or repairing
-// it. ok is false when the file does not exist or its last DedupWindowEntries
-// lines hold no group entry.
+// LastGroup reads the highest group sequence accounted for (archived, or in a
+// gap) by the last resumeWindow complete entries of the manifest file of
+// (broadcast, track) under dir, without locking or repairing it. ok is false
+// when the file does not exist or holds no entry of that broadcast and track.
 func LastGroup(dir, broadcast, track string) (seq uint64, ok bool, err error) {
 	path, err := FilePath(dir, broadcast, track)
 	if err != nil {
@@ -421,11 +449,12 @@ func LastGroup(dir, broadcast, track string) (seq uint64, ok bool, err error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("manifest: read %s: %w", path, err)
 	}
-	tail := scanTail(data)
-	for i := len(tail.entries) - 1; i >= 0; i-- {
-		if e := tail.entries[i]; e.Kind == record.KindGroup && e.Broadcast == broadcast && e.Track == track {
-			return e.Group, true, nil
+	var ring seqRing
+	for _, e := range scanTail(data).entries {
+		if e.Broadcast == broadcast && e.Track == track {
+			ring.add(&e)
 		}
 	}
-	return 0, false, nil
+	seq, ok = ring.max()
+	return seq, ok, nil
 }

@@ -251,3 +251,44 @@ func TestDecoder(t *testing.T) {
 		}
 	}
 }
+
+func TestLastGroupCountsGapsAndReordering(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []Entry
+		want    uint64
+	}{
+		{"a trailing gap accounts for its last group", []Entry{groupEntry(7, "a"), gapEntry(8, 12)}, 12},
+		{"groups appended out of order", []Entry{groupEntry(9, "a"), groupEntry(11, "b"), groupEntry(10, "c")}, 11},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			a, _ := openTest(t, dir)
+			if _, err := a.Append(tt.entries...); err != nil {
+				t.Fatal(err)
+			}
+			if seq, ok := a.LastGroup(); !ok || seq != tt.want {
+				t.Errorf("Appender.LastGroup = %d, %v; want %d", seq, ok, tt.want)
+			}
+			if seq, ok, err := LastGroup(dir, testBroadcast, testTrack); err != nil || !ok || seq != tt.want {
+				t.Errorf("LastGroup = %d, %v, %v; want %d", seq, ok, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLastGroupFollowsARestartedPublisher(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := openTest(t, dir)
+	entries := []Entry{groupEntry(5000, "old epoch")}
+	for seq := uint64(0); seq < resumeWindow; seq++ {
+		entries = append(entries, groupEntry(seq, fmt.Sprint("new epoch ", seq)))
+	}
+	if _, err := a.Append(entries...); err != nil {
+		t.Fatal(err)
+	}
+	if seq, ok := a.LastGroup(); !ok || seq != resumeWindow-1 {
+		t.Errorf("LastGroup = %d, %v; want %d (the old epoch out of the window)", seq, ok, resumeWindow-1)
+	}
+}

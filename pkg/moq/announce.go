@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/quic-go/webtransport-go"
+	"github.com/every-channel/ec-node/pkg/moq/h3wt"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
@@ -20,7 +20,7 @@ const maxAnnounced = 1 << 16
 type announcements struct {
 	s      *session
 	prefix string
-	str    *webtransport.Stream
+	str    *h3wt.Stream
 
 	items  chan Announcement
 	done   chan struct{} // closed when the reader goroutine stops

@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/http3"
-	"github.com/quic-go/webtransport-go"
+	"github.com/every-channel/ec-node/pkg/moq/h3wt"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
@@ -53,12 +52,10 @@ const handshakeTimeout = 15 * time.Second
 // optionally with ?jwt=TOKEN, passed through untouched) and negotiates a
 // moq-lite version through WT-Available-Protocols.
 //
-// It uses github.com/quic-go/webtransport-go v0.10.0 on purpose: that version
-// sends the extended CONNECT with `:protocol webtransport` and the SETTINGS
-// (ENABLE_WEBTRANSPORT 0x2b603742) that moq-relay's web-transport stack
-// (web-transport-proto 0.6) checks for. v0.11 and later speak WebTransport
-// draft-15 (SETTINGS_WT_ENABLED 0x2c7cf000 and a different CONNECT), which
-// that stack does not accept.
+// The WebTransport client is package h3wt, not github.com/quic-go/webtransport-go:
+// moq-relay 0.17.8 refuses every webtransport-go release as a client (v0.10.0
+// sends no WebTransport setting in its client SETTINGS; v0.11+ send
+// `:protocol webtransport-h3`). See pkg/moq/h3wt and docs/moq.md.
 func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error) {
 	log := opts.Logger
 	if log == nil {
@@ -84,30 +81,23 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 	if err != nil {
 		return nil, err
 	}
-	dialer := &webtransport.Dialer{
-		TLSClientConfig: tlsConf,
-		QUICConfig: &quic.Config{
-			EnableDatagrams:                  true,
-			EnableStreamResetPartialDelivery: true,
-			KeepAlivePeriod:                  5 * time.Second,
-			MaxIdleTimeout:                   30 * time.Second,
-			// One uni stream per in-flight group: leave room for many tracks.
-			MaxIncomingUniStreams: 1024,
-			MaxIncomingStreams:    64,
-		},
-		ApplicationProtocols: names,
+	qconf := &quic.Config{
+		KeepAlivePeriod: 5 * time.Second,
+		MaxIdleTimeout:  30 * time.Second,
+		// One uni stream per in-flight group: leave room for many tracks.
+		MaxIncomingUniStreams: 1024,
+		MaxIncomingStreams:    64,
 	}
-	defer dialer.Close()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, handshakeTimeout)
 		defer cancel()
 	}
-	_, wt, err := dialer.Dial(ctx, rawURL, nil)
+	wt, err := h3wt.Dial(ctx, rawURL, tlsConf, qconf, names)
 	if err != nil {
 		return nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
 	}
-	picked := wt.SessionState().ApplicationProtocol
+	picked := wt.Protocol()
 	version, err := wire.ParseVersion(picked)
 	if err != nil {
 		_ = wt.CloseWithError(wire.SessionVersion, "no common version")
@@ -135,7 +125,6 @@ func clientTLS(host string, o TLSOptions, log *slog.Logger) (*tls.Config, error)
 	conf := &tls.Config{
 		ServerName: host,
 		RootCAs:    o.RootCAs,
-		NextProtos: []string{http3.NextProtoH3},
 		MinVersion: tls.VersionTLS13,
 	}
 	switch {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/quic-go/webtransport-go"
+	"github.com/every-channel/ec-node/pkg/moq/h3wt"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
@@ -14,7 +14,7 @@ import (
 // group reads one GROUP uni stream frame by frame.
 type group struct {
 	seq       uint64
-	str       *webtransport.ReceiveStream
+	str       *h3wt.ReceiveStream
 	br        *bufio.Reader
 	version   wire.Version
 	timescale uint64
@@ -25,7 +25,7 @@ type group struct {
 	err    error      // sticky: io.EOF once complete, else why it failed
 }
 
-func newGroup(seq uint64, str *webtransport.ReceiveStream, br *bufio.Reader, v wire.Version, timescale uint64) *group {
+func newGroup(seq uint64, str *h3wt.ReceiveStream, br *bufio.Reader, v wire.Version, timescale uint64) *group {
 	return &group{seq: seq, str: str, br: br, version: v, timescale: timescale}
 }
 

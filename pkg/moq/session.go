@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quic-go/webtransport-go"
+	"github.com/every-channel/ec-node/pkg/moq/h3wt"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
@@ -28,7 +28,7 @@ var errClosed = errors.New("moq: session closed")
 
 // session is the moq-lite Session over one WebTransport session.
 type session struct {
-	wt      *webtransport.Session
+	wt      *h3wt.Session
 	version wire.Version
 	log     *slog.Logger
 
@@ -46,7 +46,7 @@ type session struct {
 
 var _ Session = (*session)(nil)
 
-func newSession(wt *webtransport.Session, v wire.Version, log *slog.Logger) *session {
+func newSession(wt *h3wt.Session, v wire.Version, log *slog.Logger) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{wt: wt, version: v, log: log, ctx: ctx, cancel: cancel,
 		subs: map[uint64]*subscription{}, done: make(chan struct{})}
@@ -141,7 +141,7 @@ func (s *session) acceptBidi() {
 	}
 }
 
-func (s *session) handleUni(str *webtransport.ReceiveStream) {
+func (s *session) handleUni(str *h3wt.ReceiveStream) {
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
 	br := bufio.NewReaderSize(str, streamBufferSize)
 	typ, err := wire.ReadStreamType(br)
@@ -188,7 +188,7 @@ func (s *session) handleUni(str *webtransport.ReceiveStream) {
 	}
 }
 
-func (s *session) handleBidi(str *webtransport.Stream) {
+func (s *session) handleBidi(str *h3wt.Stream) {
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
 	br := bufio.NewReaderSize(str, streamBufferSize)
 	typ, err := wire.ReadStreamType(br)
@@ -221,7 +221,7 @@ func (s *session) handleBidi(str *webtransport.Stream) {
 // publish, and we publish nothing. Resetting this stream would make moq-relay
 // end the whole session, so we answer (lite-05: an empty ANNOUNCE_OK, which it
 // waits for) and FIN, which it takes as a clean "nothing to announce".
-func (s *session) answerAnnounce(str *webtransport.Stream, br *bufio.Reader) {
+func (s *session) answerAnnounce(str *h3wt.Stream, br *bufio.Reader) {
 	please, err := wire.ReadAnnouncePlease(br, s.version)
 	if err != nil {
 		s.log.Warn("bad announce request from relay", "err", err)
@@ -241,22 +241,22 @@ func (s *session) answerAnnounce(str *webtransport.Stream, br *bufio.Reader) {
 	str.CancelRead(wire.CodeCancel)
 }
 
-func cancelStream(str *webtransport.Stream, code webtransport.StreamErrorCode) {
+func cancelStream(str *h3wt.Stream, code uint32) {
 	str.CancelRead(code)
 	str.CancelWrite(code)
 }
 
 // resetCode reports the code of a stream reset by the peer.
-func resetCode(err error) (webtransport.StreamErrorCode, bool) {
-	var se *webtransport.StreamError
+func resetCode(err error) (uint32, bool) {
+	var se *h3wt.StreamError
 	if errors.As(err, &se) && se.Remote {
-		return se.ErrorCode, true
+		return se.Code, true
 	}
 	return 0, false
 }
 
 // openControl opens a bidi stream and writes msg (stream type included).
-func (s *session) openControl(ctx context.Context, msg []byte) (*webtransport.Stream, *bufio.Reader, error) {
+func (s *session) openControl(ctx context.Context, msg []byte) (*h3wt.Stream, *bufio.Reader, error) {
 	if err := s.Err(); err != nil {
 		return nil, nil, err
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quic-go/webtransport-go"
 
 	"github.com/every-channel/ec-node/pkg/moq"
 	"github.com/every-channel/ec-node/pkg/moq/moqtest"
@@ -261,5 +260,4 @@ func TestGoroutinesReleased(t *testing.T) {
 	}
 }
 
-var _ = webtransport.StreamErrorCode(0)
 var _ = wire.Lite03

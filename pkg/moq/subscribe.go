@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/quic-go/webtransport-go"
+	"github.com/every-channel/ec-node/pkg/moq/h3wt"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
@@ -32,7 +32,7 @@ type subscription struct {
 	id        uint64
 	name      string // broadcast/track, for errors and logs
 	timescale uint64
-	str       *webtransport.Stream
+	str       *h3wt.Stream
 
 	queue    chan *group
 	accepted chan error    // first response, once

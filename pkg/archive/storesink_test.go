@@ -1,0 +1,123 @@
+package archive
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/manifest"
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// manifestHeaders reads a manifest file (absent: none).
+func manifestHeaders(t *testing.T, dir, broadcast, track string) []record.Header {
+	t.Helper()
+	path, err := manifest.FilePath(dir, broadcast, track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var hs []record.Header
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, manifest.MaxLine+1)
+	for sc.Scan() {
+		e, err := manifest.ParseLine(sc.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		hs = append(hs, e.Header)
+	}
+	return hs
+}
+
+// runUntil runs Run against relay until the video0.m4s manifest holds n lines.
+func runUntil(t *testing.T, relay *fakeRelay, store *cas.Local, manifests string, n int) {
+	t.Helper()
+	old := dialSession
+	dialSession = relay.dial
+	defer func() { dialSession = old }()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			RelayURL: "https://relay.test/anon?jwt=secret", Broadcast: "bbb", Tracks: []string{"video0.m4s"},
+			Store: store, ManifestDir: manifests, MinBackoff: time.Millisecond,
+			StatusFile: manifests + "/../status.json",
+		})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(manifestHeaders(t, manifests, "bbb", "video0.m4s")) < n {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("timed out with %+v", manifestHeaders(t, manifests, "bbb", "video0.m4s"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestRunStoresAndResumesWithoutDuplicates(t *testing.T) {
+	root := t.TempDir()
+	store, err := cas.OpenLocal(root + "/cas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifests := root + "/manifests"
+	payload := func(seq uint64) [][]byte { return [][]byte{[]byte("moof"), {byte(seq)}} }
+
+	relay := newFakeRelay("video0.m4s")
+	for seq := uint64(0); seq < 4; seq++ {
+		relay.tracks["video0.m4s"] <- fakeGroup{seq: seq, frames: payload(seq)}
+	}
+	runUntil(t, relay, store, manifests, 4)
+
+	// A restarted worker: the relay re-sends its cached latest group (3),
+	// which is already archived, then 4.
+	relay = newFakeRelay("video0.m4s")
+	for _, seq := range []uint64{3, 4} {
+		relay.tracks["video0.m4s"] <- fakeGroup{seq: seq, frames: payload(seq)}
+	}
+	runUntil(t, relay, store, manifests, 5)
+
+	// Restarted again while the broadcast moved on to 7: 5 and 6 were missed.
+	relay = newFakeRelay("video0.m4s")
+	relay.tracks["video0.m4s"] <- fakeGroup{seq: 7, frames: payload(7)}
+	runUntil(t, relay, store, manifests, 7)
+
+	got := summary(manifestHeaders(t, manifests, "bbb", "video0.m4s"))
+	want := []string{"video0.m4s:0", "video0.m4s:1", "video0.m4s:2", "video0.m4s:3", "video0.m4s:4",
+		"video0.m4s:gap:5-6:disconnected", "video0.m4s:7"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("manifest = %q\nwant       %q", got, want)
+	}
+	report, err := store.Verify(context.Background(), cas.VerifyOptions{})
+	if err != nil || !report.Clean() {
+		t.Fatalf("verify: %+v, %v", report, err)
+	}
+	check, err := manifest.Check(context.Background(), manifests, store, manifest.CheckOptions{Rehash: true})
+	if err != nil || !check.Clean() {
+		t.Fatalf("manifest check: %+v, %v", check, err)
+	}
+	st, err := ReadStatus(root + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Broadcast != "bbb" || st.State != "stopped" || st.Groups != 1 || strings.Contains(st.Relay, "secret") {
+		t.Errorf("status = %+v; want 1 group, stopped, relay without the token", st)
+	}
+}

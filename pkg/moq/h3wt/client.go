@@ -1,0 +1,369 @@
+// Package h3wt is a minimal WebTransport-over-HTTP/3 client on quic-go, built
+// to the handshake moq-relay's web-transport stack (web-transport-proto 0.6.2)
+// accepts: extended CONNECT with `:protocol webtransport`, and a client SETTINGS
+// frame that enables WebTransport (ENABLE_WEBTRANSPORT 0x2b603742 or
+// WEBTRANSPORT_MAX_SESSIONS 0xc671706a) plus H3 datagrams.
+//
+// It exists because no release of github.com/quic-go/webtransport-go passes
+// that check as a client: v0.10.0 sends the right CONNECT but no WebTransport
+// setting in its client SETTINGS (moq-relay answers "WebTransport is not
+// supported"), and v0.11+ send `:protocol webtransport-h3` and only the
+// draft-15 setting. It implements one session per QUIC connection and nothing
+// else of HTTP/3; datagrams are not used.
+package h3wt
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/dunglas/httpsfv"
+	"github.com/quic-go/quic-go"
+
+	"github.com/every-channel/ec-node/pkg/moq/wire"
+)
+
+// headerTimeout bounds how long a peer-opened stream may take to name its type.
+const headerTimeout = 10 * time.Second
+
+// acceptQueue is how many peer-opened streams may wait for Accept*.
+const acceptQueue = 64
+
+// SessionError reports how the session ended when the peer closed it.
+type SessionError struct {
+	Code    uint32
+	Message string
+}
+
+func (e *SessionError) Error() string {
+	return fmt.Sprintf("webtransport session closed by peer: code %#x %q", e.Code, e.Message)
+}
+
+// Session is one WebTransport session, owning its QUIC connection.
+type Session struct {
+	conn     *quic.Conn
+	connect  *quic.Stream
+	id       atomic.Int64
+	protocol string
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	bidi   chan *Stream
+	uni    chan *ReceiveStream
+
+	settings chan map[uint64]uint64
+}
+
+// Dial connects to rawURL (https) and opens a WebTransport session, offering
+// protocols in WT-Available-Protocols. tlsConf must not set NextProtos; qconf
+// may be nil.
+func Dial(ctx context.Context, rawURL string, tlsConf *tls.Config, qconf *quic.Config, protocols []string) (*Session, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, errors.New("h3wt: want an https://host[:port]/path URL")
+	}
+	tlsConf = tlsConf.Clone()
+	tlsConf.NextProtos = []string{"h3"}
+	if qconf == nil {
+		qconf = &quic.Config{}
+	}
+	qconf = qconf.Clone()
+	qconf.EnableDatagrams = true // web-transport-proto requires H3 datagram support
+	conn, err := quic.DialAddr(ctx, u.Host, tlsConf, qconf)
+	if err != nil {
+		return nil, fmt.Errorf("h3wt: QUIC: %w", err)
+	}
+	s := &Session{conn: conn, bidi: make(chan *Stream, acceptQueue), uni: make(chan *ReceiveStream, acceptQueue),
+		settings: make(chan map[uint64]uint64, 1)}
+	s.id.Store(-1)
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	context.AfterFunc(conn.Context(), func() { s.cancel(context.Cause(conn.Context())) })
+	if err := s.handshake(ctx, u, protocols); err != nil {
+		conn.CloseWithError(errH3NoError, "")
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Session) handshake(ctx context.Context, u *url.URL, protocols []string) error {
+	control, err := s.conn.OpenUniStreamSync(ctx)
+	if err != nil {
+		return fmt.Errorf("h3wt: open control stream: %w", err)
+	}
+	if _, err := control.Write(clientSettings()); err != nil {
+		return fmt.Errorf("h3wt: send SETTINGS: %w", err)
+	}
+	go s.acceptUni()
+	go s.acceptBidi()
+
+	var settings map[uint64]uint64
+	select {
+	case settings = <-s.settings:
+	case <-ctx.Done():
+		return fmt.Errorf("h3wt: waiting for SETTINGS: %w", ctx.Err())
+	case <-s.ctx.Done():
+		return fmt.Errorf("h3wt: waiting for SETTINGS: %w", context.Cause(s.ctx))
+	}
+	if settings[settingEnableConnectProtocol] != 1 {
+		return errors.New("h3wt: server does not enable extended CONNECT")
+	}
+	if settings[settingEnableWebTransport] != 1 && settings[settingWTMaxSessions] == 0 {
+		return errors.New("h3wt: server does not enable WebTransport")
+	}
+
+	req, err := s.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return fmt.Errorf("h3wt: open CONNECT stream: %w", err)
+	}
+	s.connect = req
+	s.id.Store(int64(req.StreamID()))
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	fields := [][2]string{{":method", "CONNECT"}, {":protocol", "webtransport"}, {":scheme", "https"},
+		{":authority", u.Host}, {":path", path}}
+	if len(protocols) > 0 {
+		list := httpsfv.List{}
+		for _, p := range protocols {
+			list = append(list, httpsfv.NewItem(p))
+		}
+		v, err := httpsfv.Marshal(list)
+		if err != nil {
+			return fmt.Errorf("h3wt: encode protocols: %w", err)
+		}
+		fields = append(fields, [2]string{"wt-available-protocols", v})
+	}
+	if _, err := req.Write(appendFrame(nil, frameHeaders, encodeHeaders(fields))); err != nil {
+		return fmt.Errorf("h3wt: send CONNECT: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = req.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	rsp, err := readHeaders(byteReader{req})
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("h3wt: CONNECT: %w", err)
+	}
+	if status := rsp[":status"]; status != "200" {
+		return &StatusError{Status: status}
+	}
+	if v, ok := rsp["wt-protocol"]; ok {
+		item, err := httpsfv.UnmarshalItem([]string{v})
+		if err != nil {
+			return fmt.Errorf("h3wt: bad wt-protocol %q: %w", v, err)
+		}
+		if p, ok := item.Value.(string); ok {
+			s.protocol = p
+		}
+	}
+	go s.watchConnect()
+	return nil
+}
+
+// StatusError: the server refused the CONNECT with an HTTP status (401/403 for
+// a missing or bad token on moq-relay).
+type StatusError struct{ Status string }
+
+func (e *StatusError) Error() string { return "h3wt: CONNECT refused with status " + e.Status }
+
+
+// watchConnect ends the session when the CONNECT stream closes or carries a
+// CLOSE_WEBTRANSPORT_SESSION capsule.
+func (s *Session) watchConnect() {
+	r := byteReader{s.connect}
+	for {
+		typ, n, err := readFrameHeader(r, maxSkippedFrameSize)
+		if err != nil {
+			s.cancel(fmt.Errorf("webtransport session ended: %w", err))
+			return
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			s.cancel(fmt.Errorf("webtransport session ended: %w", err))
+			return
+		}
+		if typ == capsuleCloseSession && len(body) >= 4 && len(body) <= maxCloseCapsuleSize {
+			code := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
+			s.cancel(&SessionError{Code: code, Message: string(body[4:])})
+			return
+		}
+	}
+}
+
+func (s *Session) acceptUni() {
+	for {
+		str, err := s.conn.AcceptUniStream(s.ctx)
+		if err != nil {
+			return
+		}
+		go s.handleUni(str)
+	}
+}
+
+func (s *Session) handleUni(str *quic.ReceiveStream) {
+	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
+	r := byteReader{str}
+	typ, err := wire.ReadVarint(r)
+	if err != nil {
+		str.CancelRead(errH3StreamCreation)
+		return
+	}
+	switch typ {
+	case streamControl:
+		settings, err := readSettings(r)
+		if err != nil {
+			s.conn.CloseWithError(errH3MessageError, "bad SETTINGS")
+			return
+		}
+		select {
+		case s.settings <- settings:
+		default:
+		}
+		_ = str.SetReadDeadline(time.Time{})
+		_, _ = io.Copy(io.Discard, str) // the control stream lives as long as the connection
+	case streamQPACKEncoder, streamQPACKDecoder:
+		_ = str.SetReadDeadline(time.Time{})
+		_, _ = io.Copy(io.Discard, str) // we never use the dynamic table
+	case streamWTUni:
+		id, err := wire.ReadVarint(r)
+		if err != nil || int64(id) != s.id.Load() {
+			str.CancelRead(errH3StreamCreation)
+			return
+		}
+		_ = str.SetReadDeadline(time.Time{})
+		select {
+		case s.uni <- &ReceiveStream{str: str}:
+		case <-s.ctx.Done():
+			str.CancelRead(errH3NoError)
+		}
+	default:
+		str.CancelRead(errH3StreamCreation)
+	}
+}
+
+func (s *Session) acceptBidi() {
+	for {
+		str, err := s.conn.AcceptStream(s.ctx)
+		if err != nil {
+			return
+		}
+		go s.handleBidi(str)
+	}
+}
+
+func (s *Session) handleBidi(str *quic.Stream) {
+	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
+	r := byteReader{str}
+	typ, err := wire.ReadVarint(r)
+	if err == nil && typ == frameWTBidi {
+		var id uint64
+		id, err = wire.ReadVarint(r)
+		if err == nil && int64(id) == s.id.Load() {
+			_ = str.SetReadDeadline(time.Time{})
+			select {
+			case s.bidi <- &Stream{str: str}:
+			case <-s.ctx.Done():
+				str.CancelRead(errH3NoError)
+				str.CancelWrite(errH3NoError)
+			}
+			return
+		}
+	}
+	str.CancelRead(errH3StreamCreation)
+	str.CancelWrite(errH3StreamCreation)
+}
+
+// Protocol is the subprotocol the server picked from our offer ("" if none).
+func (s *Session) Protocol() string { return s.protocol }
+
+// Context is cancelled when the session ends; context.Cause says why.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// AcceptStream returns the next bidi stream the peer opened.
+func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
+	select {
+	case str := <-s.bidi:
+		return str, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.ctx.Done():
+		return nil, context.Cause(s.ctx)
+	}
+}
+
+// AcceptUniStream returns the next uni stream the peer opened.
+func (s *Session) AcceptUniStream(ctx context.Context) (*ReceiveStream, error) {
+	select {
+	case str := <-s.uni:
+		return str, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.ctx.Done():
+		return nil, context.Cause(s.ctx)
+	}
+}
+
+// OpenStreamSync opens a bidi stream, waiting for stream credit.
+func (s *Session) OpenStreamSync(ctx context.Context) (*Stream, error) {
+	str, err := s.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hdr, _ := wire.AppendVarint(nil, frameWTBidi)
+	hdr, _ = wire.AppendVarint(hdr, uint64(s.id.Load()))
+	if _, err := str.Write(hdr); err != nil {
+		return nil, err
+	}
+	return &Stream{str: str}, nil
+}
+
+// OpenUniStreamSync opens a uni stream, waiting for stream credit.
+func (s *Session) OpenUniStreamSync(ctx context.Context) (*SendStream, error) {
+	str, err := s.conn.OpenUniStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hdr, _ := wire.AppendVarint(nil, streamWTUni)
+	hdr, _ = wire.AppendVarint(hdr, uint64(s.id.Load()))
+	if _, err := str.Write(hdr); err != nil {
+		return nil, err
+	}
+	return &SendStream{str: str}, nil
+}
+
+// CloseWithError closes the session with an application code and message,
+// then the QUIC connection under it.
+func (s *Session) CloseWithError(code uint32, msg string) error {
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	if s.connect != nil && s.ctx.Err() == nil {
+		payload := []byte{byte(code >> 24), byte(code >> 16), byte(code >> 8), byte(code)}
+		_, _ = s.connect.Write(appendFrame(nil, capsuleCloseSession, append(payload, msg...)))
+		_ = s.connect.Close()
+	}
+	s.cancel(errors.New("webtransport session closed locally"))
+	return s.conn.CloseWithError(errH3NoError, "")
+}
+
+// byteReader reads a quic stream one byte at a time for the few header varints
+// that precede a stream's payload, so nothing is buffered past them.
+type byteReader struct{ io.Reader }
+
+func (r byteReader) ReadByte() (byte, error) {
+	var b [1]byte
+	if _, err := io.ReadFull(r.Reader, b[:]); err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}
