@@ -1,12 +1,15 @@
 package command
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -15,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/manifest"
 )
 
 // CASVerify is `ec-node cas verify`: re-hash every object of a CAS tree.
@@ -31,6 +35,7 @@ func CASVerify() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
 			&cli.IntFlag{Name: "workers", Usage: "objects hashed in parallel (0: one per CPU)"},
 			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress on stderr: auto (when a terminal), always or never"},
+			&cli.StringFlag{Name: "manifest-dir", Usage: "also cross-check these manifests against the tree (as `manifest check --unreferenced`)"},
 		},
 		Action: runCASVerify,
 	}
@@ -53,9 +58,19 @@ func runCASVerify(c *cli.Context) error {
 	if showProgress {
 		opts.Progress = func(p cas.VerifyProgress) { printProgress(std.Stderr, p) }
 	}
-	// Cross-checking manifests (--manifest-dir) plugs in here: set opts.OnObject
-	// to collect the ids and sizes seen, then compare them with the manifests
-	// after Verify returns and fold the result into the exit status below.
+	var (
+		seenMu sync.Mutex
+		seen   []cas.ID // objects whose content matches their name
+	)
+	if c.String("manifest-dir") != "" {
+		opts.OnObject = func(o cas.ObjectCheck) {
+			if o.Match {
+				seenMu.Lock()
+				seen = append(seen, o.ID)
+				seenMu.Unlock()
+			}
+		}
+	}
 
 	report, err := cas.Verify(c.Context, c.String("root"), opts)
 	if showProgress {
@@ -65,12 +80,27 @@ func runCASVerify(c *cli.Context) error {
 		return withExit(ExitIOErr, err)
 	}
 
+	var manifests *manifest.CheckReport
+	if dir := c.String("manifest-dir"); dir != "" {
+		rep, err := crossCheck(c, dir, seen)
+		if err != nil {
+			return withExit(ExitIOErr, err)
+		}
+		manifests = &rep
+	}
+
 	if c.Bool("json") {
-		enc := json.NewEncoder(std.Stdout)
 		if report.Findings == nil {
 			report.Findings = []cas.Finding{}
 		}
-		if err := enc.Encode(report); err != nil {
+		var v any = report
+		if manifests != nil {
+			v = struct {
+				CAS       cas.VerifyReport      `json:"cas"`
+				Manifests *manifest.CheckReport `json:"manifests"`
+			}{report, manifests}
+		}
+		if err := json.NewEncoder(std.Stdout).Encode(v); err != nil {
 			return withExit(ExitIOErr, fmt.Errorf("write report: %w", err))
 		}
 	} else {
@@ -80,12 +110,39 @@ func runCASVerify(c *cli.Context) error {
 			}
 		}
 		fmt.Fprintln(std.Stderr, summaryLine(&report))
+		if manifests != nil {
+			if err := printManifestReport(std.Stdout, manifests, false, true); err != nil {
+				return withExit(ExitIOErr, err)
+			}
+		}
 	}
+	var problems error
 	if !report.Clean() {
-		return withExit(ExitFailure, fmt.Errorf("cas verify %s: %d corrupt, %d unreadable, %d stray",
-			report.Root, report.Corrupt, report.Unreadable, report.Stray))
+		problems = fmt.Errorf("cas verify %s: %d corrupt, %d unreadable, %d stray",
+			report.Root, report.Corrupt, report.Unreadable, report.Stray)
 	}
-	return nil
+	if manifests != nil && !manifests.Clean() {
+		problems = errors.Join(problems, fmt.Errorf("%d manifest problems in %s", manifests.ProblemCount, c.String("manifest-dir")))
+	}
+	return withExit(ExitFailure, problems)
+}
+
+// crossCheck checks the manifests against the objects Verify just re-hashed:
+// the objects need not be hashed again, only looked up.
+func crossCheck(c *cli.Context, dir string, seen []cas.ID) (manifest.CheckReport, error) {
+	store, err := cas.OpenLocal(c.String("root"))
+	if err != nil {
+		return manifest.CheckReport{}, err
+	}
+	opts := manifest.CheckOptions{ListObjects: func(ctx context.Context, fn func(cas.ID) error) error {
+		for _, id := range seen {
+			if err := fn(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	return manifest.Check(c.Context, dir, store, opts)
 }
 
 // findingLine formats a finding as tab-separated fields: kind, path, details.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -65,30 +66,35 @@ func runManifestCheck(c *cli.Context) error {
 	if err != nil {
 		return withExit(ExitIOErr, err)
 	}
-	out := streams(c).Stdout
-	if c.Bool("json") {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return withExit(ExitIOErr, err)
-		}
-	} else {
-		for _, p := range rep.Problems {
-			fmt.Fprintf(out, "%s\t%s:%d\t%s\n", p.Kind, p.File, p.Line, p.Detail)
-		}
-		for _, p := range rep.UnreferencedPaths {
-			fmt.Fprintf(out, "unreferenced\t%s\n", p)
-		}
-		fmt.Fprintf(out, "%d files, %d lines (%d groups, %d gaps): %d problems", rep.Files, rep.Lines, rep.Groups, rep.Gaps, rep.ProblemCount)
-		if opts.ListObjects != nil {
-			fmt.Fprintf(out, ", %d unreferenced objects", rep.Unreferenced)
-		}
-		fmt.Fprintln(out)
+	if err := printManifestReport(streams(c).Stdout, &rep, c.Bool("json"), opts.ListObjects != nil); err != nil {
+		return withExit(ExitIOErr, err)
 	}
 	if !rep.Clean() {
 		return withExit(ExitFailure, fmt.Errorf("%d problems in %s", rep.ProblemCount, c.String("manifest-dir")))
 	}
 	return nil
+}
+
+// printManifestReport prints a check report: one problem per line and a
+// summary, or the report as JSON.
+func printManifestReport(out io.Writer, rep *manifest.CheckReport, asJSON, listed bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(out, "%s\t%s:%d\t%s\n", p.Kind, p.File, p.Line, p.Detail)
+	}
+	for _, p := range rep.UnreferencedPaths {
+		fmt.Fprintf(out, "unreferenced\t%s\n", p)
+	}
+	fmt.Fprintf(out, "%d files, %d lines (%d groups, %d gaps): %d problems", rep.Files, rep.Lines, rep.Groups, rep.Gaps, rep.ProblemCount)
+	if listed {
+		fmt.Fprintf(out, ", %d unreferenced objects", rep.Unreferenced)
+	}
+	_, err := fmt.Fprintln(out)
+	return err
 }
 
 // listLocalObjects calls fn for every well-named object file in a local store:

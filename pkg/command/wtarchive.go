@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -65,6 +66,13 @@ func runWTArchive(c *cli.Context) error {
 	store, err := cas.OpenLocal(c.String("output-dir"))
 	if err != nil {
 		return withExit(ExitIOErr, err)
+	}
+	// Temp files older than an hour belong to writers that crashed; a live
+	// writer in another process touches its temp file within seconds.
+	if n, err := store.CleanTemp(time.Hour); err != nil {
+		log.Warn("stale temp files not removed", "err", err)
+	} else if n > 0 {
+		log.Info("removed stale temp files", "count", n)
 	}
 	if err := os.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
 		return configErrorf("--manifest-dir: %w", err)

@@ -210,6 +210,11 @@ func (s *session) handleBidi(str *h3wt.Stream) {
 		s.log.Info("relay sent GOAWAY; ending session", "uri", RedactURL(msg.URI))
 		_ = str.Close()
 		s.end(fmt.Errorf("%w (redirect %q)", ErrGoAway, RedactURL(msg.URI)))
+	case typ == wire.StreamProbe:
+		// The relay probes the bandwidth of what we publish, which is nothing.
+		// A FIN ends the probe quietly on its side; a reset logs a warning.
+		_ = str.Close()
+		str.CancelRead(wire.CodeCancel)
 	default:
 		// moq-net refuses unexpected streams with code 0 (Internal).
 		s.log.Debug("unexpected bidi stream", "type", typ)
