@@ -69,10 +69,13 @@ func (ts *trackSet) run(ctx context.Context) {
 			if c := u.c; c == nil { // no catalog.json: the deployed default list
 				current = slices.DeleteFunc(slices.Clone(DefaultTracks), func(t string) bool { return t == catalog.TrackName })
 			} else {
-				current = c.Tracks
-				for name, why := range c.Skipped {
-					ts.w.log.Info("catalog rendition not archived", "track", name, "why", why)
+				if !slices.Equal(current, c.Tracks) {
+					ts.w.log.Info("catalog names tracks", "tracks", c.Tracks)
+					for name, why := range c.Skipped {
+						ts.w.log.Info("catalog rendition not archived", "track", name, "why", why)
+					}
 				}
+				current = c.Tracks
 			}
 			ts.mu.Lock()
 			clear(ts.missing) // a catalog change is the moment to try again
@@ -249,6 +252,10 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 // failures; a group lost on the network becomes a gap record.
 func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalogs chan catalogUpdate) error {
 	defer g.Close()
+	// A group stream can stay open for as long as the publisher's GOP (or much
+	// longer on a sparse track); reads do not see ctx, so closing the group is
+	// what ends them on shutdown.
+	defer context.AfterFunc(ctx, func() { g.Close() })()
 	h := record.Header{V: record.Version, Kind: record.KindGroup, Broadcast: ts.w.cfg.Broadcast, Track: track, Group: g.Sequence()}
 	gw, err := ts.w.sink.BeginGroup(ctx, h)
 	if err != nil {
@@ -324,7 +331,7 @@ func (ts *trackSet) catalog(ctx context.Context, data []byte, catalogs chan cata
 		ts.w.log.Warn("catalog not understood; it is archived, its tracks are not followed", "err", err)
 		return
 	}
-	ts.w.log.Info("catalog", "tracks", c.Tracks)
+	ts.w.log.Debug("catalog", "tracks", c.Tracks)
 	send(ctx, catalogs, c)
 }
 

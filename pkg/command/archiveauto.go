@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -49,9 +50,41 @@ EXIT STATUS
    0   stopped by SIGINT/SIGTERM
    2   bad flags
    78  configuration error (restarting will not help)`,
-		Flags:  flags,
-		Action: runArchiveAuto,
+		Flags:       flags,
+		Action:      runArchiveAuto,
+		Subcommands: []*cli.Command{archiveWorker()},
 	}
+}
+
+// archiveWorker is `ec-node archive-auto worker`, the ExecStart= of
+// ec-archive@.service: it reads the instance's environment file and execs
+// `ec-node wt-archive` for it. (EnvironmentFile= cannot be used: it globs its
+// path, and the backslashes of an escaped instance name are glob escapes.)
+func archiveWorker() *cli.Command {
+	return &cli.Command{
+		Name:      "worker",
+		Usage:     "systemd mode: exec wt-archive for the broadcast named in an instance's environment file",
+		ArgsUsage: "--env-file FILE -- [wt-archive flags]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "env-file", Required: true, Usage: "the instance's environment file, written by archive-auto"},
+		},
+		Action: runArchiveWorker,
+	}
+}
+
+func runArchiveWorker(c *cli.Context) error {
+	env, err := systemd.ReadEnvFile(c.String("env-file"))
+	if err != nil {
+		return withExit(ExitConfig, err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return withExit(ExitConfig, fmt.Errorf("locating ec-node: %w", err))
+	}
+	argv := append([]string{exe, "wt-archive", "--url", env.RelayURL, "--name", env.Broadcast,
+		"--status-file", env.StatusFile}, c.Args().Slice()...)
+	// Exec keeps the PID, so systemd supervises wt-archive itself.
+	return withExit(ExitConfig, fmt.Errorf("exec wt-archive: %w", syscall.Exec(exe, argv, os.Environ())))
 }
 
 // storeFlags name the archive's two roots.

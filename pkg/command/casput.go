@@ -73,7 +73,10 @@ func runCASPut(c *cli.Context) error {
 	if c.Bool("records") {
 		limits := record.DefaultLimits()
 		limits.MaxPayload = c.Int64("max-payload")
-		return putRecords(c.Context, log, store, st, limits, c.Int("jobs"))
+		// A pipeline stage drains its input: on SIGINT/SIGTERM the whole pipe is
+		// signalled, moq-sub stops and closes its stdout, and every record it
+		// wrote must still be stored. A second signal kills (see Main).
+		return putRecords(context.WithoutCancel(c.Context), log, store, st, limits, c.Int("jobs"))
 	}
 	names := c.Args().Slice()
 	if len(names) == 0 {

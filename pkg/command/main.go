@@ -81,10 +81,13 @@ func NewApp(name, usage string, cmds ...*cli.Command) *cli.App {
 	return app
 }
 
-// Main runs app with a context cancelled by SIGINT or SIGTERM and exits with the
-// status the error maps to.
+// Main runs app with a context cancelled by the first SIGINT or SIGTERM (a
+// second one kills the process) and exits with the status the error maps to.
 func Main(app *cli.App) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels ctx for a clean shutdown; restoring the default
+	// disposition then lets a second signal end a stuck process at once.
+	context.AfterFunc(ctx, stop)
 	err := app.RunContext(ctx, os.Args)
 	stop()
 	if err != nil {

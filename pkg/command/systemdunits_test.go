@@ -15,7 +15,7 @@ func TestSystemdUnitsPassesFlagsOn(t *testing.T) {
 	}
 	for _, want := range []string{
 		"### ec-archive@.service", "### ec-archive-auto.service", "### ec-archive.target", "### 50-ec-archive.rules",
-		"ExecStart=/opt/ec-node wt-archive --output-dir /tank/archive --manifest-dir /var/lib/m --track video0.m4s --track audio0.m4s --tls-disable-verify=true --url ${EC_RELAY_URL}",
+		"ExecStart=/opt/ec-node archive-auto worker --env-file /run/ec-archive/env/%i.env -- --output-dir /tank/archive --manifest-dir /var/lib/m --track video0.m4s --track audio0.m4s --tls-disable-verify=true\n",
 		"--relay-url-override https://10.0.0.1:443/anon --include \"us/*\" --poll-interval 45s",
 		"WatchdogSec=120s",
 	} {

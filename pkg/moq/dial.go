@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/quic-go/quic-go"
 	"github.com/every-channel/ec-node/pkg/moq/h3wt"
+	"github.com/quic-go/quic-go"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/every-channel/ec-node/pkg/moq"
 	"github.com/every-channel/ec-node/pkg/moq/moqtest"
 	"github.com/every-channel/ec-node/pkg/moq/wire"
@@ -205,10 +204,10 @@ func colons(hex string) string {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://relay:4443/anon?jwt=abc.def":  "https://relay:4443/anon?jwt=REDACTED",
-		"https://u:p@relay/anon?a=1&jwt=x#f":   "https://relay/anon?a=REDACTED&jwt=REDACTED",
-		"https://relay/anon":                   "https://relay/anon",
-		"://bad":                               "<unparseable URL>",
+		"https://relay:4443/anon?jwt=abc.def": "https://relay:4443/anon?jwt=REDACTED",
+		"https://u:p@relay/anon?a=1&jwt=x#f":  "https://relay/anon?a=REDACTED&jwt=REDACTED",
+		"https://relay/anon":                  "https://relay/anon",
+		"://bad":                              "<unparseable URL>",
 	} {
 		if got := moq.RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)

@@ -1,10 +1,6 @@
 package systemd
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +30,7 @@ func TestEnvFileRoundTrip(t *testing.T) {
 	if fi.Mode().Perm() != 0o640 {
 		t.Errorf("env file mode %v, want 0640 (the URL may carry a token)", fi.Mode().Perm())
 	}
-	got, err := readEnvFile(path)
+	got, err := ReadEnvFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,67 +61,8 @@ func TestReadEnvFileRejectsMalformed(t *testing.T) {
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if env, err := readEnvFile(path); err == nil {
+		if env, err := ReadEnvFile(path); err == nil {
 			t.Errorf("%s: ReadEnvFile = %+v, want an error", name, env)
 		}
 	}
-}
-
-// readEnvFile parses what WriteEnvFile wrote, the way systemd's
-// environment-file parser reads double-quoted values.
-func readEnvFile(path string) (InstanceEnv, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return InstanceEnv{}, fmt.Errorf("environment file: %w", err)
-	}
-	defer f.Close()
-	vals := map[string]string{}
-	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, quoted, ok := strings.Cut(line, "=")
-		if !ok {
-			return InstanceEnv{}, fmt.Errorf("environment file %s: line %q has no '='", path, line)
-		}
-		v, err := unquoteEnvValue(quoted)
-		if err != nil {
-			return InstanceEnv{}, fmt.Errorf("environment file %s: %s: %w", path, name, err)
-		}
-		vals[name] = v
-	}
-	if err := sc.Err(); err != nil {
-		return InstanceEnv{}, fmt.Errorf("environment file %s: %w", path, err)
-	}
-	env := InstanceEnv{Key: vals[EnvKey], RelayURL: vals[EnvRelayURL], Broadcast: vals[EnvBroadcast], StatusFile: vals[EnvStatusFile]}
-	if env.Key == "" || env.RelayURL == "" || env.Broadcast == "" || env.StatusFile == "" {
-		return InstanceEnv{}, fmt.Errorf("environment file %s: want %s, %s, %s and %s", path, EnvKey, EnvRelayURL, EnvBroadcast, EnvStatusFile)
-	}
-	return env, nil
-}
-
-func unquoteEnvValue(q string) (string, error) {
-	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
-		return "", errors.New("value is not double-quoted")
-	}
-	var b strings.Builder
-	body := q[1 : len(q)-1]
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case c == '\\' && i+1 < len(body):
-			i++
-			if !strings.ContainsRune("\"\\`$", rune(body[i])) {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(body[i])
-		case c == '"' || c == '\\':
-			return "", errors.New("unescaped quote or trailing backslash")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), nil
 }

@@ -49,7 +49,6 @@ StartLimitIntervalSec=0
 Type=exec
 User={{.U.User}}
 Group={{.U.Group}}
-EnvironmentFile={{.EnvDir}}/%i.env
 ExecStart={{.WorkerExec}}
 Restart=on-failure
 RestartSec=5s
@@ -89,7 +88,7 @@ Restart=on-failure
 RestartSec=10s
 RestartPreventExitStatus=78
 # Workers keep running while the supervisor restarts; it re-adopts them from
-# ` + "`systemctl list-units`" + ` and their environment files, which must survive.
+# ` + "`systemctl list-units`" + `; their environment files must survive too.
 RuntimeDirectory=ec-archive ec-archive/env ec-archive/status
 RuntimeDirectoryMode=0750
 RuntimeDirectoryPreserve=yes

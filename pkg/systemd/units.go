@@ -15,7 +15,7 @@ import (
 // its restarts so running workers keep their files).
 const (
 	RuntimeDir = "/run/ec-archive"
-	EnvDir     = RuntimeDir + "/env"    // <instance>.env, read via EnvironmentFile=
+	EnvDir     = RuntimeDir + "/env"    // <instance>.env, read by the worker launcher
 	StatusDir  = RuntimeDir + "/status" // <instance>.json, written by the workers
 )
 
@@ -146,13 +146,14 @@ func validAccountName(s string) bool {
 	return true
 }
 
-// workerExec is the instance's command line. Relay, broadcast and status file
-// come from the environment file as ${VAR}, which systemd expands to exactly one
-// argument without interpreting its content.
+// workerExec is the instance's command line: the launcher reads relay,
+// broadcast and status file from the instance's environment file (%i is passed
+// verbatim, backslashes included) and execs `ec-node wt-archive` with them and
+// the arguments after "--".
 func workerExec(u Units) string {
-	args := []string{u.ECNode, "wt-archive", "--output-dir", u.OutputDir, "--manifest-dir", u.ManifestDir}
+	args := []string{"--", "--output-dir", u.OutputDir, "--manifest-dir", u.ManifestDir}
 	args = append(args, u.WorkerArgs...)
-	return execQuoteAll(args) + " --url ${" + EnvRelayURL + "} --name ${" + EnvBroadcast + "} --status-file ${" + EnvStatusFile + "}"
+	return execQuote(u.ECNode) + " archive-auto worker --env-file " + EnvDir + "/%i.env " + execQuoteAll(args)
 }
 
 // autoExec is the supervisor's command line. The worker flags are passed too:

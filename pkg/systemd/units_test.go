@@ -44,8 +44,8 @@ func TestRenderContent(t *testing.T) {
 	for _, want := range []string{
 		`RequiresMountsFor="/tank/every channel/archive" /var/lib/every-channel/manifests`,
 		`ReadWritePaths="/tank/every channel/archive" /var/lib/every-channel/manifests -/run/ec-archive/status`,
-		"EnvironmentFile=/run/ec-archive/env/%i.env",
-		"--track 100%%$$x --url ${EC_RELAY_URL} --name ${EC_BROADCAST} --status-file ${EC_STATUS_FILE}",
+		" archive-auto worker --env-file /run/ec-archive/env/%i.env -- --output-dir",
+		"--track 100%%$$x\n",
 		"RestartPreventExitStatus=78", "StartLimitIntervalSec=0", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
 		"PartOf=ec-archive.target", "User=ec-archive",
 	} {

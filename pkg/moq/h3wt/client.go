@@ -176,7 +176,6 @@ type StatusError struct{ Status string }
 
 func (e *StatusError) Error() string { return "h3wt: CONNECT refused with status " + e.Status }
 
-
 // watchConnect ends the session when the CONNECT stream closes or carries a
 // CLOSE_WEBTRANSPORT_SESSION capsule.
 func (s *Session) watchConnect() {
