@@ -32,6 +32,8 @@ type Relay struct {
 	logf        Logf
 	proc        *process
 	fingerprint string
+	certFile    string
+	keyFile     string
 }
 
 // StartRelay starts moq-relay on a free port (QUIC on UDP, HTTP on TCP, same
@@ -42,6 +44,11 @@ func StartRelay(ctx context.Context, logf Logf, opts RelayOptions) (*Relay, erro
 		return nil, err
 	}
 	r := &Relay{Port: port, LogPath: filepath.Join(opts.LogDir, "relay.log"), opts: opts, logf: logf}
+	// Our own certificate rather than --listen-tls-generate: it survives
+	// Restart, so that clients pinned to its fingerprint can reconnect.
+	if r.certFile, r.keyFile, err = writeSelfSigned(opts.LogDir); err != nil {
+		return nil, err
+	}
 	if err := r.launch(ctx); err != nil {
 		return nil, err
 	}
@@ -58,8 +65,8 @@ func (r *Relay) launch(ctx context.Context) error {
 	if level == "" {
 		level = "info"
 	}
-	args := []string{"--listen", addr, "--listen-tls-generate", "localhost", "--web-http-listen", addr,
-		"--auth-public", "**", "--log-level", level}
+	args := []string{"--listen", addr, "--listen-tls-cert", r.certFile, "--listen-tls-key", r.keyFile,
+		"--web-http-listen", addr, "--auth-public", "**", "--log-level", level}
 	for _, v := range r.opts.Versions {
 		args = append(args, "--listen-version", v)
 	}
@@ -96,8 +103,8 @@ func (r *Relay) URL(path string) string {
 // HTTPURL is the relay's plain-HTTP listener (certificate, /announced/).
 func (r *Relay) HTTPURL() string { return fmt.Sprintf("http://127.0.0.1:%d", r.Port) }
 
-// Fingerprint is the hex SHA-256 of the relay's generated certificate. It
-// changes on Restart.
+// Fingerprint is the hex SHA-256 of the relay's certificate. It is the same
+// after Restart.
 func (r *Relay) Fingerprint() string { return r.fingerprint }
 
 // Stop ends the relay with SIGINT (it drains sessions with GOAWAY).

@@ -35,6 +35,10 @@ type Config struct {
 	MaxAttempts int
 	// MaxGroupBytes caps one group's payload (0: a default).
 	MaxGroupBytes int64
+	// StallTimeout ends a session in which no group arrived on any track for
+	// that long, so that a connection that is up but silent is retried rather
+	// than trusted (0: a default).
+	StallTimeout time.Duration
 
 	// StatusFile, when set, receives the worker's Status as JSON every few seconds.
 	StatusFile string

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/every-channel/ec-node/pkg/catalog"
@@ -30,6 +31,8 @@ type trackSet struct {
 	running map[string]context.CancelFunc
 	missing map[string]bool // tracks the relay does not have (logged once)
 	failed  chan error      // store failures end the session
+
+	lastGroup atomic.Int64 // when a group last opened on any track, Unix ns
 }
 
 func newTrackSet(w *worker, sess moq.Session) *trackSet {
@@ -57,6 +60,9 @@ func (ts *trackSet) run(ctx context.Context) {
 	}
 	tick := time.NewTicker(retryMissing)
 	defer tick.Stop()
+	ts.lastGroup.Store(time.Now().UnixNano())
+	stall := time.NewTicker(ts.w.cfg.StallTimeout / 4)
+	defer stall.Stop()
 	var current []string // the tracks the latest catalog names
 	for {
 		select {
@@ -65,6 +71,11 @@ func (ts *trackSet) run(ctx context.Context) {
 		case err := <-ts.failed:
 			cancel(err)
 			return
+		case <-stall.C:
+			if idle := time.Since(time.Unix(0, ts.lastGroup.Load())); idle > ts.w.cfg.StallTimeout {
+				cancel(fmt.Errorf("%w for %s", errStalled, idle.Round(time.Second)))
+				return
+			}
 		case u := <-catalogs:
 			if c := u.c; c == nil { // no catalog.json: the deployed default list
 				current = slices.DeleteFunc(slices.Clone(DefaultTracks), func(t string) bool { return t == catalog.TrackName })
@@ -200,6 +211,7 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 			endErr = err
 			break
 		}
+		ts.lastGroup.Store(time.Now().UnixNano())
 		ts.w.mu.Lock()
 		missed := gaps.opened(g.Sequence())
 		ts.w.mu.Unlock()

@@ -20,6 +20,7 @@ const (
 	DefaultMinBackoff    = 500 * time.Millisecond
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxGroupBytes = 64 << 20
+	DefaultStallTimeout  = 30 * time.Second
 	// maxFramesPerGroup bounds the frame list kept per group; a relay sending
 	// millions of tiny frames in one group gets a too-large gap instead.
 	maxFramesPerGroup = 1 << 16
@@ -40,6 +41,9 @@ var errNotAnnounced = errors.New("broadcast not announced")
 
 // errBroadcastEnded ends a session whose broadcast was unannounced.
 var errBroadcastEnded = errors.New("broadcast ended")
+
+// errStalled ends a session that received no group for StallTimeout.
+var errStalled = errors.New("no group received")
 
 // Run archives one broadcast into cfg.Store and cfg.ManifestDir until ctx is
 // cancelled (then it returns nil) or MaxAttempts consecutive sessions fail.
@@ -119,6 +123,9 @@ func (cfg *Config) check() error {
 	}
 	if cfg.MaxGroupBytes <= 0 {
 		cfg.MaxGroupBytes = DefaultMaxGroupBytes
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = DefaultStallTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

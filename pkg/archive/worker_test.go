@@ -180,3 +180,15 @@ func TestFollowCatalogTracks(t *testing.T) {
 		t.Errorf("archived %d groups of a track the catalog does not name", n)
 	}
 }
+
+func TestFollowReconnectsWhenStalled(t *testing.T) {
+	relay := newFakeRelay("video0.m4s")
+	relay.tracks["video0.m4s"] <- fakeGroup{seq: 1, frames: [][]byte{{1}}}
+	// Nothing more arrives: the session looks alive but is silent.
+	runFake(t, relay, Config{Tracks: []string{"video0.m4s"}, StallTimeout: 50 * time.Millisecond},
+		func(hs []record.Header) bool {
+			relay.mu.Lock()
+			defer relay.mu.Unlock()
+			return relay.sessions >= 3
+		})
+}

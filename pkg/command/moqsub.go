@@ -29,6 +29,7 @@ EXIT STATUS
 			&cli.StringSliceFlag{Name: "track", Usage: "exactly these tracks (repeatable); default: follow catalog.json"},
 			&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for the broadcast to be announced"},
 			&cli.IntFlag{Name: "max-attempts", Usage: "exit 75 after this many consecutive failed sessions (0: retry forever)"},
+			&cli.DurationFlag{Name: "stall-timeout", Value: archive.DefaultStallTimeout, Usage: "reconnect when no group arrives on any track for this long"},
 			&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group passed on; larger ones become too-large gaps"},
 			&cli.StringFlag{Name: "resume-manifest-dir", Usage: "manifest root to resume gap tracking from"},
 		}, tlsFlags()...),
@@ -58,6 +59,7 @@ EXIT STATUS
 				AnnounceWait:  c.Duration("announce-wait"),
 				MaxAttempts:   c.Int("max-attempts"),
 				MaxGroupBytes: c.Int64("max-group-bytes"),
+				StallTimeout:  c.Duration("stall-timeout"),
 				Logger:        log,
 			}, sink)
 			return archiveExit(err)

@@ -39,6 +39,7 @@ EXIT STATUS
 			&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for the broadcast to be announced before reconnecting"},
 			&cli.IntFlag{Name: "max-attempts", Usage: "exit 75 after this many consecutive failed sessions (0: retry forever)"},
 			&cli.DurationFlag{Name: "max-backoff", Value: archive.DefaultMaxBackoff, Usage: "cap of the reconnect delay"},
+			&cli.DurationFlag{Name: "stall-timeout", Value: archive.DefaultStallTimeout, Usage: "reconnect when no group arrives on any track for this long"},
 			&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group archived; larger ones become too-large gaps"},
 			&cli.StringFlag{Name: "status-file", Usage: "write the worker's status JSON here every few seconds (read by archive-status)", EnvVars: []string{"EC_STATUS_FILE"}},
 		}, tlsFlags()...),
@@ -93,6 +94,7 @@ func runWTArchive(c *cli.Context) error {
 		MaxAttempts:   c.Int("max-attempts"),
 		MaxBackoff:    c.Duration("max-backoff"),
 		MaxGroupBytes: c.Int64("max-group-bytes"),
+		StallTimeout:  c.Duration("stall-timeout"),
 		StatusFile:    c.String("status-file"),
 		Logger:        log,
 	})

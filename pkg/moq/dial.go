@@ -82,8 +82,11 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 		return nil, err
 	}
 	qconf := &quic.Config{
-		KeepAlivePeriod: 5 * time.Second,
-		MaxIdleTimeout:  30 * time.Second,
+		// A subscriber only receives, so without its own pings it would notice a
+		// dead relay only at the idle timeout. Pings every second also reach a relay
+		// restarted on the same port, whose stateless reset ends the session at once.
+		KeepAlivePeriod: time.Second,
+		MaxIdleTimeout:  5 * time.Second,
 		// One uni stream per in-flight group: leave room for many tracks.
 		MaxIncomingUniStreams: 1024,
 		MaxIncomingStreams:    64,
