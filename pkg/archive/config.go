@@ -42,6 +42,9 @@ type Config struct {
 
 	// StatusFile, when set, receives the worker's Status as JSON every few seconds.
 	StatusFile string
+	// OnStatus, when set, is called with the worker's Status every few seconds
+	// (wt-archive feeds it to systemd's sd_notify STATUS= and watchdog).
+	OnStatus func(Status)
 
 	Logger *slog.Logger
 }

@@ -72,11 +72,24 @@ func (t *statusTracker) snapshot() Status {
 	return s
 }
 
-// run rewrites path every statusInterval until the returned stop is called,
-// which writes it a last time. An empty path disables the file.
-func (t *statusTracker) run(ctx context.Context, path string, log *slog.Logger) (stop func()) {
-	if path == "" {
+// run reports the status every statusInterval, to the file at path and to
+// onStatus (either may be unset), until the returned stop is called, which
+// reports it a last time.
+func (t *statusTracker) run(ctx context.Context, path string, onStatus func(Status), log *slog.Logger) (stop func()) {
+	if path == "" && onStatus == nil {
 		return func() {}
+	}
+	report := func() {
+		s := t.snapshot()
+		if onStatus != nil {
+			onStatus(s)
+		}
+		if path == "" {
+			return
+		}
+		if err := writeStatus(path, s); err != nil {
+			log.Warn("status file not written", "path", path, "err", err)
+		}
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -86,9 +99,7 @@ func (t *statusTracker) run(ctx context.Context, path string, log *slog.Logger) 
 		tick := time.NewTicker(statusInterval)
 		defer tick.Stop()
 		for {
-			if err := writeStatus(path, t.snapshot()); err != nil {
-				log.Warn("status file not written", "path", path, "err", err)
-			}
+			report()
 			select {
 			case <-tick.C:
 			case <-done:
@@ -101,9 +112,7 @@ func (t *statusTracker) run(ctx context.Context, path string, log *slog.Logger) 
 	return func() {
 		close(done)
 		wg.Wait()
-		if err := writeStatus(path, t.snapshot()); err != nil {
-			log.Warn("status file not written", "path", path, "err", err)
-		}
+		report()
 	}
 }
 

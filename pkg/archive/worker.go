@@ -67,7 +67,7 @@ func Follow(ctx context.Context, cfg Config, sink Sink) error {
 		return err
 	}
 	w := newWorker(cfg, sink)
-	stopStatus := w.status.run(ctx, cfg.StatusFile, w.log)
+	stopStatus := w.status.run(ctx, cfg.StatusFile, cfg.OnStatus, w.log)
 	defer stopStatus()
 
 	failures := 0

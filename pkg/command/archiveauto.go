@@ -29,7 +29,7 @@ func ArchiveAuto() *cli.Command {
 	}
 	flags = append(flags, storeFlags()...)
 	flags = append(flags, archiveAutoFlags()...)
-	flags = append(flags, archiveWorkerFlags()...)
+	flags = append(flags, workerFlags()...)
 	flags = append(flags, tlsFlags()...)
 	return &cli.Command{
 		Name:  "archive-auto",
@@ -115,16 +115,6 @@ func archiveAutoFlags() []cli.Flag {
 	}
 }
 
-// archiveWorkerFlags configure each worker like the same wt-archive flags.
-func archiveWorkerFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "track", Usage: "archive exactly these tracks (repeatable); default: follow catalog.json"},
-		&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for its broadcast to be announced before reconnecting"},
-		&cli.DurationFlag{Name: "max-backoff", Value: archive.DefaultMaxBackoff, Usage: "cap of a worker's reconnect delay"},
-		&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group archived"},
-	}
-}
-
 func runArchiveAuto(c *cli.Context) error {
 	log, err := logger(c)
 	if err != nil {
@@ -207,7 +197,7 @@ func inProcessWork(c *cli.Context, log *slog.Logger) (supervise.WorkFunc, error)
 			return nil, configErrorf("--%s is required in --mode %s", f, systemd.ModeInProcess)
 		}
 	}
-	dial, err := dialOptions(c, log)
+	base, err := workerConfig(c, log)
 	if err != nil {
 		return nil, err
 	}
@@ -218,11 +208,7 @@ func inProcessWork(c *cli.Context, log *slog.Logger) (supervise.WorkFunc, error)
 	if err := os.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
 		return nil, configErrorf("--manifest-dir: %w", err)
 	}
-	base := archive.Config{
-		Tracks: c.StringSlice("track"), Store: store, ManifestDir: c.String("manifest-dir"), Dial: dial,
-		AnnounceWait: c.Duration("announce-wait"), MaxBackoff: c.Duration("max-backoff"),
-		MaxGroupBytes: c.Int64("max-group-bytes"),
-	}
+	base.Store, base.ManifestDir = store, c.String("manifest-dir")
 	return func(ctx context.Context, w supervise.Worker, statusFile string) error {
 		cfg := base
 		cfg.RelayURL, cfg.Broadcast, cfg.StatusFile = w.RelayURL, w.Broadcast, statusFile

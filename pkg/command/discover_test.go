@@ -28,7 +28,7 @@ func TestDiscoverDirectory(t *testing.T) {
 }
 
 func TestDiscoverErrors(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
 	defer srv.Close()
 	for _, tt := range []struct {
 		args []string

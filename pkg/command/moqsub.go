@@ -1,6 +1,8 @@
 package command
 
 import (
+	"slices"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/every-channel/ec-node/pkg/archive"
@@ -23,16 +25,12 @@ track from the manifests, so a restarted pipeline records what it missed meanwhi
 
 EXIT STATUS
    0 stopped by a signal; 75 gave up after --max-attempts; 78 configuration error`,
-		Flags: append([]cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			&cli.StringFlag{Name: "url", Value: DefaultRelayURL, Usage: "relay URL; the path is the session root, ?jwt= is passed through"},
 			&cli.StringFlag{Name: "name", Usage: "broadcast name"},
-			&cli.StringSliceFlag{Name: "track", Usage: "exactly these tracks (repeatable); default: follow catalog.json"},
-			&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for the broadcast to be announced"},
-			&cli.IntFlag{Name: "max-attempts", Usage: "exit 75 after this many consecutive failed sessions (0: retry forever)"},
-			&cli.DurationFlag{Name: "stall-timeout", Value: archive.DefaultStallTimeout, Usage: "reconnect when no group arrives on any track for this long"},
-			&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group passed on; larger ones become too-large gaps"},
 			&cli.StringFlag{Name: "resume-manifest-dir", Usage: "manifest root to resume gap tracking from"},
-		}, tlsFlags()...),
+			maxAttemptsFlag,
+		}, workerFlags(), tlsFlags()),
 		Action: func(c *cli.Context) error {
 			log, err := logger(c)
 			if err != nil {
@@ -41,7 +39,7 @@ EXIT STATUS
 			if c.String("name") == "" {
 				return configErrorf("--name is required")
 			}
-			dial, err := dialOptions(c, log)
+			cfg, err := workerConfig(c, log)
 			if err != nil {
 				return err
 			}
@@ -51,17 +49,8 @@ EXIT STATUS
 					return manifest.LastGroup(dir, broadcast, track)
 				}
 			}
-			err = archive.Follow(c.Context, archive.Config{
-				RelayURL:      c.String("url"),
-				Broadcast:     c.String("name"),
-				Tracks:        c.StringSlice("track"),
-				Dial:          dial,
-				AnnounceWait:  c.Duration("announce-wait"),
-				MaxAttempts:   c.Int("max-attempts"),
-				MaxGroupBytes: c.Int64("max-group-bytes"),
-				StallTimeout:  c.Duration("stall-timeout"),
-				Logger:        log,
-			}, sink)
+			cfg.RelayURL, cfg.Broadcast, cfg.MaxAttempts = c.String("url"), c.String("name"), c.Int("max-attempts")
+			err = archive.Follow(c.Context, cfg, sink)
 			return archiveExit(err)
 		},
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/every-channel/ec-node/pkg/archive"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -38,3 +39,35 @@ func dialOptions(c *cli.Context, log *slog.Logger) (moq.DialOptions, error) {
 		Logger:   log,
 	}, nil
 }
+
+// workerFlags tune the subscribe side of a worker. wt-archive and moq-sub take
+// them directly; archive-auto and systemd-units pass them on to every worker.
+func workerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "track", Usage: "archive exactly these tracks (repeatable); default: follow catalog.json", EnvVars: []string{"EC_TRACKS"}},
+		&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for the broadcast to be announced before reconnecting"},
+		&cli.DurationFlag{Name: "max-backoff", Value: archive.DefaultMaxBackoff, Usage: "cap of the reconnect delay"},
+		&cli.DurationFlag{Name: "stall-timeout", Value: archive.DefaultStallTimeout, Usage: "reconnect when no group arrives on any track for this long"},
+		&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group archived; larger ones become too-large gaps"},
+	}
+}
+
+// workerConfig is the archive.Config that workerFlags and tlsFlags describe.
+func workerConfig(c *cli.Context, log *slog.Logger) (archive.Config, error) {
+	dial, err := dialOptions(c, log)
+	if err != nil {
+		return archive.Config{}, err
+	}
+	return archive.Config{
+		Tracks:        c.StringSlice("track"),
+		Dial:          dial,
+		AnnounceWait:  c.Duration("announce-wait"),
+		MaxBackoff:    c.Duration("max-backoff"),
+		StallTimeout:  c.Duration("stall-timeout"),
+		MaxGroupBytes: c.Int64("max-group-bytes"),
+		Logger:        log,
+	}, nil
+}
+
+// maxAttemptsFlag ends a single worker after that many failed sessions.
+var maxAttemptsFlag = &cli.IntFlag{Name: "max-attempts", Usage: "exit 75 after this many consecutive failed sessions (0: retry forever)"}

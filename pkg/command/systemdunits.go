@@ -27,7 +27,7 @@ func SystemdUnits() *cli.Command {
 	}
 	flags = append(flags, storeFlags()...)
 	flags = append(flags, archiveAutoFlags()...)
-	flags = append(flags, archiveWorkerFlags()...)
+	flags = append(flags, workerFlags()...)
 	flags = append(flags, tlsFlags()...)
 	return &cli.Command{
 		Name:  "systemd-units",
@@ -61,7 +61,7 @@ func runSystemdUnits(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	workerArgs, err := flagArgs(c, append(archiveWorkerFlags(), tlsFlags()...))
+	workerArgs, err := flagArgs(c, append(workerFlags(), tlsFlags()...))
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,18 @@ package command
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/every-channel/ec-node/pkg/archive"
 	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/sdnotify"
 )
 
 // WTArchive is `ec-node wt-archive`: subscribe to one broadcast and archive every
@@ -30,19 +34,14 @@ EXIT STATUS
    75  gave up after --max-attempts failed sessions (transient; restart later)
    78  configuration error (bad flags, unusable directories); restarting will not help
    74  the store could not be opened`,
-		Flags: append([]cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			&cli.StringFlag{Name: "url", Value: DefaultRelayURL, Usage: "relay URL; the path is the session root, ?jwt= is passed through", EnvVars: []string{"EC_RELAY_URL"}},
 			&cli.StringFlag{Name: "name", Usage: "broadcast name (path relative to the URL's root)", EnvVars: []string{"EC_BROADCAST"}},
 			&cli.StringFlag{Name: "output-dir", Usage: "CAS root", EnvVars: []string{"EC_OUTPUT_DIR"}},
 			&cli.StringFlag{Name: "manifest-dir", Usage: "manifest root", EnvVars: []string{"EC_MANIFEST_DIR"}},
-			&cli.StringSliceFlag{Name: "track", Usage: "archive exactly these tracks (repeatable); default: follow catalog.json", EnvVars: []string{"EC_TRACKS"}},
-			&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for the broadcast to be announced before reconnecting"},
-			&cli.IntFlag{Name: "max-attempts", Usage: "exit 75 after this many consecutive failed sessions (0: retry forever)"},
-			&cli.DurationFlag{Name: "max-backoff", Value: archive.DefaultMaxBackoff, Usage: "cap of the reconnect delay"},
-			&cli.DurationFlag{Name: "stall-timeout", Value: archive.DefaultStallTimeout, Usage: "reconnect when no group arrives on any track for this long"},
-			&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group archived; larger ones become too-large gaps"},
 			&cli.StringFlag{Name: "status-file", Usage: "write the worker's status JSON here every few seconds (read by archive-status)", EnvVars: []string{"EC_STATUS_FILE"}},
-		}, tlsFlags()...),
+			maxAttemptsFlag,
+		}, workerFlags(), tlsFlags()),
 		Action: runWTArchive,
 	}
 }
@@ -60,7 +59,7 @@ func runWTArchive(c *cli.Context) error {
 			return configErrorf("--%s is required", f)
 		}
 	}
-	dial, err := dialOptions(c, log)
+	cfg, err := workerConfig(c, log)
 	if err != nil {
 		return err
 	}
@@ -83,21 +82,11 @@ func runWTArchive(c *cli.Context) error {
 			return configErrorf("--status-file: %w", err)
 		}
 	}
-	err = archive.Run(c.Context, archive.Config{
-		RelayURL:      c.String("url"),
-		Broadcast:     c.String("name"),
-		Tracks:        c.StringSlice("track"),
-		Store:         store,
-		ManifestDir:   c.String("manifest-dir"),
-		Dial:          dial,
-		AnnounceWait:  c.Duration("announce-wait"),
-		MaxAttempts:   c.Int("max-attempts"),
-		MaxBackoff:    c.Duration("max-backoff"),
-		MaxGroupBytes: c.Int64("max-group-bytes"),
-		StallTimeout:  c.Duration("stall-timeout"),
-		StatusFile:    c.String("status-file"),
-		Logger:        log,
-	})
+	cfg.RelayURL, cfg.Broadcast = c.String("url"), c.String("name")
+	cfg.Store, cfg.ManifestDir = store, c.String("manifest-dir")
+	cfg.StatusFile, cfg.MaxAttempts = c.String("status-file"), c.Int("max-attempts")
+	cfg.OnStatus = systemdNotifier(log)
+	err = archive.Run(c.Context, cfg)
 	return archiveExit(err)
 }
 
@@ -110,5 +99,26 @@ func archiveExit(err error) error {
 		return withExit(ExitConfig, err)
 	default:
 		return withExit(ExitTempFail, err)
+	}
+}
+
+// systemdNotifier reports a worker's status to systemd when it runs as a
+// Type=notify unit: READY=1 with the first report (the store is open and the
+// worker loop runs), then WATCHDOG=1 and a STATUS= line with every report. The
+// reports come from the worker's own loop, so a wedged worker stops them; a
+// worker that is alive but receives nothing is caught by --stall-timeout.
+func systemdNotifier(log *slog.Logger) func(archive.Status) {
+	ready := false
+	return func(s archive.Status) {
+		line := fmt.Sprintf("%s: %d groups, %d gaps, %d reconnects", s.State, s.Groups, s.Gaps, s.Reconnects)
+		notify := sdnotify.Watchdog
+		if !ready {
+			notify = sdnotify.Ready
+		}
+		sent, err := notify(line)
+		if err != nil {
+			log.Warn("sd_notify", "err", err)
+		}
+		ready = ready || sent
 	}
 }

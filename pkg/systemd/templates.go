@@ -46,7 +46,12 @@ RequiresMountsFor={{.Mounts}}
 StartLimitIntervalSec=0
 
 [Service]
-Type=exec
+# wt-archive sends READY=1 once its store is open, then WATCHDOG=1 from its
+# status loop every 2 s; a worker that is alive but receives nothing reconnects
+# by itself (--stall-timeout).
+Type=notify
+NotifyAccess=main
+WatchdogSec=30s
 User={{.U.User}}
 Group={{.U.Group}}
 ExecStart={{.WorkerExec}}
