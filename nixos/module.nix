@@ -109,7 +109,13 @@ in
     tracks = mkOption {
       type = types.listOf types.str;
       default = [ "catalog.json" "init.mp4" "video0.m4s" "audio0.m4s" ];
-      description = "Tracks archived per broadcast. An empty list follows each broadcast's catalog.json instead.";
+      description = "Tracks archived for a broadcast without a catalog.json (with followCatalog), or exactly the tracks archived for every broadcast (without).";
+    };
+
+    followCatalog = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Follow each broadcast's catalog.json to find its tracks, falling back to `tracks` when it has none. When false, archive exactly `tracks`.";
     };
 
     tlsDisableVerify = mkOption {

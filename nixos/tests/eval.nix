@@ -34,7 +34,8 @@ let
     include = [ "la-*" ];
     exclude = [ "la-test*" ];
     maxBroadcasts = 20;
-    tracks = [ ];
+    tracks = [ "video0.m4s" ];
+    followCatalog = false;
     outputDir = "/tank/every-channel/archive";
     extraArgs = [ "--announce-wait" "1m" ];
   };
@@ -42,7 +43,7 @@ let
   undocumented = builtins.filter (n: !(plain.declared.${n} ? description) || !(plain.declared.${n} ? default) && n != "enable")
     (builtins.attrNames plain.declared);
   required = [ "enable" "package" "outputDir" "manifestDir" "directoryUrl" "relayUrl" "relayUrlOverride" "pollInterval"
-    "tracks" "tlsDisableVerify" "tlsFingerprint" "broadcasts" "include" "exclude" "user" "group" "extraArgs" ];
+    "tracks" "followCatalog" "tlsDisableVerify" "tlsFingerprint" "broadcasts" "include" "exclude" "user" "group" "extraArgs" ];
   has = list: x: builtins.elem x list;
   hasPair = list: a: b: builtins.any (i: builtins.elemAt list i == a && builtins.elemAt list (i + 1) == b)
     (builtins.genList (i: i) (builtins.length list - 1));
@@ -63,7 +64,10 @@ let
     "both roots get a tmpfiles rule" = builtins.length plain.module.content.systemd.tmpfiles.rules == 2;
     "polkit rule only in systemd mode" = plain.module.content.security.polkit.enable.condition
       && !custom.module.content.security.polkit.enable.condition;
-    "default args pass the four tracks" = hasPair plain.unitArgs "--track" "video0.m4s";
+    "default args pass the four tracks as the no-catalog fallback" =
+      hasPair plain.unitArgs "--fallback-track" "video0.m4s" && !(has plain.unitArgs "--track");
+    "followCatalog = false archives exactly the tracks" =
+      hasPair custom.unitArgs "--track" "video0.m4s" && !(has custom.unitArgs "--fallback-track");
     "default args use the directory" = hasPair plain.unitArgs "--directory" "https://every.channel/api/public-streams";
     "override reaches the supervisor" = hasPair custom.unitArgs "--relay-url-override" "https://203.0.113.7:443/anon";
     "null directory disables it" = hasPair custom.unitArgs "--directory" "";

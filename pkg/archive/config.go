@@ -8,8 +8,8 @@ import (
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
-// DefaultTracks is the deployed track list (ECP-0070), archived when a broadcast
-// has no catalog and no explicit --track list is given.
+// DefaultTracks is the deployed track list (ECP-0070): the default of
+// Config.FallbackTracks.
 var DefaultTracks = []string{"catalog.json", "init.mp4", "video0.m4s", "audio0.m4s"}
 
 // Config configures one broadcast worker (Run).
@@ -17,8 +17,12 @@ type Config struct {
 	RelayURL  string // https URL; the path is the session root, ?jwt= is passed through
 	Broadcast string // broadcast path relative to the session root
 	// Tracks, when set, is the exact list of tracks to archive. When empty the
-	// worker follows catalog.json and falls back to DefaultTracks.
+	// worker follows catalog.json, and archives FallbackTracks when the
+	// broadcast has none.
 	Tracks []string
+	// FallbackTracks are archived when the broadcast has no catalog.json
+	// (nil: DefaultTracks).
+	FallbackTracks []string
 
 	Store       *cas.Local
 	ManifestDir string

@@ -77,8 +77,8 @@ func (ts *trackSet) run(ctx context.Context) {
 				return
 			}
 		case u := <-catalogs:
-			if c := u.c; c == nil { // no catalog.json: the deployed default list
-				current = slices.DeleteFunc(slices.Clone(DefaultTracks), func(t string) bool { return t == catalog.TrackName })
+			if c := u.c; c == nil { // no catalog.json
+				current = slices.DeleteFunc(slices.Clone(ts.w.cfg.FallbackTracks), func(t string) bool { return t == catalog.TrackName })
 			} else {
 				if !slices.Equal(current, c.Tracks) {
 					ts.w.log.Info("catalog names tracks", "tracks", c.Tracks)

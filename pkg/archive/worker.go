@@ -124,6 +124,9 @@ func (cfg *Config) check() error {
 	if cfg.MaxGroupBytes <= 0 {
 		cfg.MaxGroupBytes = DefaultMaxGroupBytes
 	}
+	if cfg.FallbackTracks == nil {
+		cfg.FallbackTracks = DefaultTracks
+	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
 	}

@@ -44,7 +44,8 @@ func dialOptions(c *cli.Context, log *slog.Logger) (moq.DialOptions, error) {
 // them directly; archive-auto and systemd-units pass them on to every worker.
 func workerFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "track", Usage: "archive exactly these tracks (repeatable); default: follow catalog.json", EnvVars: []string{"EC_TRACKS"}},
+		&cli.StringSliceFlag{Name: "track", Usage: "archive exactly these tracks (repeatable) instead of following catalog.json", EnvVars: []string{"EC_TRACKS"}},
+		&cli.StringSliceFlag{Name: "fallback-track", Value: cli.NewStringSlice(archive.DefaultTracks...), Usage: "tracks archived when a broadcast has no catalog.json (repeatable)"},
 		&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for the broadcast to be announced before reconnecting"},
 		&cli.DurationFlag{Name: "max-backoff", Value: archive.DefaultMaxBackoff, Usage: "cap of the reconnect delay"},
 		&cli.DurationFlag{Name: "stall-timeout", Value: archive.DefaultStallTimeout, Usage: "reconnect when no group arrives on any track for this long"},
@@ -59,13 +60,14 @@ func workerConfig(c *cli.Context, log *slog.Logger) (archive.Config, error) {
 		return archive.Config{}, err
 	}
 	return archive.Config{
-		Tracks:        c.StringSlice("track"),
-		Dial:          dial,
-		AnnounceWait:  c.Duration("announce-wait"),
-		MaxBackoff:    c.Duration("max-backoff"),
-		StallTimeout:  c.Duration("stall-timeout"),
-		MaxGroupBytes: c.Int64("max-group-bytes"),
-		Logger:        log,
+		Tracks:         c.StringSlice("track"),
+		FallbackTracks: c.StringSlice("fallback-track"),
+		Dial:           dial,
+		AnnounceWait:   c.Duration("announce-wait"),
+		MaxBackoff:     c.Duration("max-backoff"),
+		StallTimeout:   c.Duration("stall-timeout"),
+		MaxGroupBytes:  c.Int64("max-group-bytes"),
+		Logger:         log,
 	}, nil
 }
 
