@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/every-channel/ec-node/internal/peers"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -31,16 +30,7 @@ func interopOneVersion(t *testing.T, version string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	relay, err := peers.StartRelay(ctx, t.Logf, peers.RelayOptions{Versions: []string{version}, LogDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relay.Kill()
-	pub, err := peers.StartPublisher(ctx, relay, "bbb.hang", t.Logf, peers.PublisherOptions{LogDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Kill()
+	relay, pub := startLive(t, ctx, dir, "bbb.hang", version)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sess, err := moq.Dial(ctx, relay.URL("anon"), moq.DialOptions{

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/every-channel/ec-node/internal/peers"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
@@ -27,16 +26,7 @@ func TestWTArchiveSurvivesRelayRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	relay, err := peers.StartRelay(ctx, t.Logf, peers.RelayOptions{LogDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relay.Kill()
-	pub, err := peers.StartPublisher(ctx, relay, "restart.hang", t.Logf, peers.PublisherOptions{LogDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Kill()
+	relay, _ := startLive(t, ctx, dir, "restart.hang")
 
 	out := filepath.Join(dir, "archive")
 	archiver := exec.Command(ecNode, "wt-archive", "--url", relay.URL("anon"), "--name", "restart.hang",

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/every-channel/ec-node/internal/peers"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/catalog"
 	"github.com/every-channel/ec-node/pkg/manifest"
@@ -44,16 +43,7 @@ func TestWTArchiveRealPeers(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			dir := t.TempDir()
-			relay, err := peers.StartRelay(ctx, t.Logf, peers.RelayOptions{Versions: []string{version}, LogDir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer relay.Kill()
-			pub, err := peers.StartPublisher(ctx, relay, "e2e.hang", t.Logf, peers.PublisherOptions{LogDir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pub.Kill()
+			relay, _ := startLive(t, ctx, dir, "e2e.hang", version)
 
 			inproc := filepath.Join(dir, "inproc")
 			archiver := exec.Command(ecNode, "wt-archive", "--url", relay.URL("anon"), "--name", "e2e.hang",
