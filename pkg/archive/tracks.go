@@ -16,9 +16,9 @@ import (
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
-// retryMissing is how often tracks that did not exist are tried again when no
+// retryMissingEvery is how often tracks that did not exist are tried again when no
 // catalog update will announce them.
-const retryMissing = 15 * time.Second
+var retryMissingEvery = 15 * time.Second
 
 // trackSet runs the subscriptions of one session: the explicit track list, or
 // catalog.json and the tracks it names (DefaultTracks when there is none).
@@ -29,7 +29,8 @@ type trackSet struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
-	missing map[string]bool // tracks the relay does not have (logged once)
+	missing map[string]bool // tracks the relay did not have, not retried until retryMissing
+	warned  map[string]bool // missing tracks already logged in this session
 	failed  chan error      // store failures end the session
 
 	lastGroup atomic.Int64 // when a group last opened on any track, Unix ns
@@ -40,6 +41,7 @@ func newTrackSet(w *worker, sess moq.Session) *trackSet {
 		w: w, sess: sess,
 		running: map[string]context.CancelFunc{},
 		missing: map[string]bool{},
+		warned:  map[string]bool{},
 		failed:  make(chan error, 1),
 	}
 }
@@ -58,7 +60,7 @@ func (ts *trackSet) run(ctx context.Context) {
 	default:
 		ts.start(ctx, catalog.TrackName, catalogs)
 	}
-	tick := time.NewTicker(retryMissing)
+	tick := time.NewTicker(retryMissingEvery)
 	defer tick.Stop()
 	ts.lastGroup.Store(time.Now().UnixNano())
 	stall := time.NewTicker(ts.w.cfg.StallTimeout / 4)
@@ -77,22 +79,25 @@ func (ts *trackSet) run(ctx context.Context) {
 				return
 			}
 		case u := <-catalogs:
-			if c := u.c; c == nil { // no catalog.json
-				current = slices.DeleteFunc(slices.Clone(ts.w.cfg.FallbackTracks), func(t string) bool { return t == catalog.TrackName })
-			} else {
-				if !slices.Equal(current, c.Tracks) {
-					ts.w.log.Info("catalog names tracks", "tracks", c.Tracks)
-					for name, why := range c.Skipped {
+			next := slices.DeleteFunc(slices.Clone(ts.w.cfg.FallbackTracks), func(t string) bool { return t == catalog.TrackName })
+			if u.c != nil {
+				next = u.c.Tracks
+			}
+			// Publishers rewrite the catalog often (bitrates, timelines); only a
+			// change of tracks is news, and the moment to retry missing ones.
+			if !slices.Equal(current, next) {
+				ts.w.log.Info("archiving the tracks the catalog names", "tracks", next, "catalog", u.c != nil)
+				if u.c != nil {
+					for name, why := range u.c.Skipped {
 						ts.w.log.Info("catalog rendition not archived", "track", name, "why", why)
 					}
 				}
-				current = c.Tracks
+				ts.retryMissing()
 			}
-			ts.mu.Lock()
-			clear(ts.missing) // a catalog change is the moment to try again
-			ts.mu.Unlock()
+			current = next
 			ts.want(ctx, current, catalogs)
 		case <-tick.C:
+			ts.retryMissing()
 			if len(ts.w.cfg.Tracks) > 0 {
 				ts.want(ctx, ts.w.cfg.Tracks, nil)
 			} else if current != nil {
@@ -100,6 +105,13 @@ func (ts *trackSet) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// retryMissing lets the next want try the tracks the relay did not have.
+func (ts *trackSet) retryMissing() {
+	ts.mu.Lock()
+	clear(ts.missing)
+	ts.mu.Unlock()
 }
 
 // want reconciles the running subscriptions with tracks; catalog.json itself is
@@ -157,8 +169,8 @@ func (ts *trackSet) start(ctx context.Context, name string, catalogs chan catalo
 		switch {
 		case errors.Is(err, moq.ErrNotFound):
 			ts.mu.Lock()
-			first := !ts.missing[name]
-			ts.missing[name] = true
+			first := !ts.warned[name]
+			ts.missing[name], ts.warned[name] = true, true
 			ts.mu.Unlock()
 			if first {
 				ts.w.log.Warn("track not found on relay; will retry", "track", name)

@@ -192,3 +192,26 @@ func TestFollowReconnectsWhenStalled(t *testing.T) {
 			return relay.sessions >= 3
 		})
 }
+
+func TestFollowRetriesMissingExplicitTrack(t *testing.T) {
+	old := retryMissingEvery
+	retryMissingEvery = 20 * time.Millisecond
+	t.Cleanup(func() { retryMissingEvery = old })
+	relay := newFakeRelay("video0.m4s")
+	relay.tracks["video0.m4s"] <- fakeGroup{seq: 1, frames: [][]byte{{1}}}
+	added := false
+	runFake(t, relay, Config{Tracks: []string{"video0.m4s", "late.m4s"}}, func(hs []record.Header) bool {
+		if len(hs) == 1 && !added {
+			// The track appears on the relay after the first attempt failed.
+			added = true
+			relay.mu.Lock()
+			relay.tracks["late.m4s"] = make(chan fakeGroup, 1)
+			relay.tracks["late.m4s"] <- fakeGroup{seq: 7, frames: [][]byte{{7}}}
+			relay.mu.Unlock()
+		}
+		return count(hs, "late.m4s") == 1
+	})
+	if relay.sessions != 1 {
+		t.Errorf("sessions = %d: the missing track should be retried within the session", relay.sessions)
+	}
+}
