@@ -77,8 +77,23 @@ func NewApp(name, usage string, cmds ...*cli.Command) *cli.App {
 		app.Before = c.Before
 		return app
 	}
+	// Log flags belong to each command (`ec-node wt-archive --log-level debug`),
+	// not to the app, so that they are written where they are read.
+	app.Flags = nil
+	withLogFlags(cmds)
 	app.Commands = cmds
 	return app
+}
+
+func withLogFlags(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if c.Subcommands != nil {
+			withLogFlags(c.Subcommands)
+		}
+		if c.Action != nil {
+			c.Flags = append(c.Flags, logFlags...)
+		}
+	}
 }
 
 // Main runs app with a context cancelled by the first SIGINT or SIGTERM (a
