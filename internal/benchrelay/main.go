@@ -1,0 +1,38 @@
+// Command benchrelay is the measuring half of scripts/bench-relay.sh, which
+// starts the processes; this program only observes them:
+//
+//	benchrelay watch -label NAME <fmp4 >events.jsonl
+//	    reads the fMP4 stream `moq export fmp4` writes and logs, per fragment,
+//	    when its last byte arrived, its track, decode time and size;
+//	benchrelay snap role=PID... >>snapshots.jsonl
+//	    records the CPU time of each process (/proc/PID/stat) and the load average;
+//	benchrelay report -dir DIR
+//	    turns a run's snapshots, archiver logs, manifests and events into figures.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchrelay watch|snap|report [args]")
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "watch":
+		err = watchMain(args)
+	case "snap":
+		err = snapMain(args)
+	case "report":
+		err = reportMain(args)
+	default:
+		err = fmt.Errorf("unknown command %q", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchrelay:", err)
+		os.Exit(1)
+	}
+}

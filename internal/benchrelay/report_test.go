@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestPercentile(t *testing.T) {
+	v := []float64{5, 1, 4, 2, 3, 6, 7, 8, 9, 10}
+	for _, tc := range []struct{ p, want float64 }{{50, 5}, {99, 10}, {100, 10}, {10, 1}, {1, 1}} {
+		if got := percentile(v, tc.p); got != tc.want {
+			t.Errorf("percentile(%v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if !math.IsNaN(percentile(nil, 50)) {
+		t.Error("percentile of nothing is not NaN")
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A run of 10 s: two groups durable inside the window (one video, one
+// audio), one before it; the reference wrote both media groups.
+func TestReport(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "snapshots.jsonl"),
+		`{"unix_us":10000000,"loadavg":"1 1 1","procs":[{"role":"ours","pid":1,"cpu_s":1},{"role":"ref","pid":2,"cpu_s":2},{"role":"relay","pid":3,"cpu_s":0}]}
+{"unix_us":20000000,"loadavg":"2 2 2","procs":[{"role":"ours","pid":1,"cpu_s":1.5},{"role":"ref","pid":2,"cpu_s":3},{"role":"relay","pid":3,"cpu_s":0.25}]}
+`)
+	writeFile(t, filepath.Join(dir, "ours", "b", "archiver.log"),
+		`{"msg":"connected","broadcast":"b"}
+{"msg":"group durable","broadcast":"b","track":"v","group":1,"bytes":999,"first_byte_unix_us":8000000,"last_byte_unix_us":9000000,"durable_unix_us":9990000}
+{"msg":"group durable","broadcast":"b","track":"v","group":2,"bytes":1000000,"first_byte_unix_us":9000000,"last_byte_unix_us":10000000,"durable_unix_us":10010000}
+{"msg":"group durable","broadcast":"b","track":"t","group":0,"bytes":0,"first_byte_unix_us":1,"last_byte_unix_us":1,"durable_unix_us":19000000}
+{"msg":"group durable","broadcast":"b","track":"v","group":3,"bytes":0,"first_byte_unix_us":1,"last_byte_unix_us":1,"durable_unix_us":19000000}
+{"msg":"group durable","broadcast":"b","track":"a","group":2,"bytes":250000,"first_byte_unix_us":9000000,"last_byte_unix_us":10000000,"durable_unix_us":10030000}
+`)
+	writeFile(t, filepath.Join(dir, "ours", "b", "manifests", "b", "v.jsonl"),
+		`{"kind":"group","broadcast":"b","track":"v","group":2,"timescale":15360,"timestamps":[15360,15872]}
+{"kind":"group","broadcast":"b","track":"v","group":3,"timescale":15360,"timestamps":[61440]}
+`)
+	writeFile(t, filepath.Join(dir, "ours", "b", "manifests", "b", "t.jsonl"),
+		`{"kind":"group","broadcast":"b","track":"t","group":0,"timescale":1000,"timestamps":[123456]}
+`)
+	writeFile(t, filepath.Join(dir, "ours", "b", "manifests", "b", "a.jsonl"),
+		`{"kind":"gap","broadcast":"b","track":"a","first":0,"last":1,"reason":"skipped","received_unix_ms":9000}
+{"kind":"gap","broadcast":"b","track":"a","first":3,"last":3,"reason":"reset","received_unix_ms":15000}
+{"kind":"group","broadcast":"b","track":"a","group":2,"timescale":48000,"timestamps":[48000]}
+`)
+	writeFile(t, filepath.Join(dir, "ref", "b", "events.jsonl"),
+		`{"label":"b","written_unix_us":10020000,"track_id":1,"timescale":15360,"decode_time":15360,"bytes":1000100}
+{"label":"b","written_unix_us":10020000,"track_id":2,"timescale":48000,"decode_time":48000,"bytes":250100}
+{"label":"b","written_unix_us":15000000,"track_id":1,"timescale":15360,"decode_time":30720,"bytes":7}
+{"label":"b","written_unix_us":20000000,"track_id":1,"timescale":15360,"decode_time":46080,"bytes":1}
+`)
+	r, err := loadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, ref := r.sides()
+	if want := (side{bytes: 1250000, groups: 4, cpu: 0.5}); ours != want {
+		t.Errorf("ours = %+v, want %+v", ours, want)
+	}
+	if want := (side{bytes: 1250207, groups: 3, cpu: 1}); ref != want {
+		t.Errorf("ref = %+v, want %+v", ref, want)
+	}
+	if got := ours.cpuMsPerMbit(); got != 50 {
+		t.Errorf("ours CPU per Mbit = %v ms, want 50", got)
+	}
+	// The reference's fragment at 2 s is media ours never archived; ours'
+	// video group 3 the reference never wrote (track t it does not export).
+	if fromOurs, fromRef := r.missing(); fromOurs != 1 || fromRef != 1 {
+		t.Errorf("missing = %d from ours, %d from the reference; want 1, 1", fromOurs, fromRef)
+	}
+	durable, written, diff := r.sameGroups()
+	// Both groups match by decode time (1 s), though their timescales differ.
+	for _, c := range []struct {
+		name      string
+		got, want []float64
+	}{
+		{"durable", durable, []float64{10, 30}},
+		{"written", written, []float64{20, 20}},
+		{"diff", diff, []float64{-10, 10}},
+	} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	var out bytes.Buffer
+	r.write(&out)
+	for _, want := range []string{"Window 10.0 s", "| a | 1 | 1030.0 / 1030.0 | 30.0 / 30.0 / 30.0 |", "relay 0.25 s (2.5 %)", "(2 matched", "gap records [1 reset]"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestReportNeedsBothSubscribers(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "snapshots.jsonl"), `{"unix_us":1}`+"\n"+`{"unix_us":2}`+"\n")
+	writeFile(t, filepath.Join(dir, "ours", "b", "archiver.log"), "")
+	if _, err := loadRun(dir); err == nil || !strings.Contains(err.Error(), "ref/") {
+		t.Fatalf("err = %v, want a missing ref/ error", err)
+	}
+	writeFile(t, filepath.Join(dir, "ours", "b", "archiver.log"), "not json\n")
+	writeFile(t, filepath.Join(dir, "ref", "b", "events.jsonl"), "")
+	if _, err := loadRun(dir); err == nil || !strings.Contains(err.Error(), "archiver.log:1") {
+		t.Fatalf("err = %v, want a parse error naming the line", err)
+	}
+}

@@ -1,0 +1,24 @@
+package main
+
+import "testing"
+
+func TestCPUSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       float64
+		ok         bool
+	}{
+		{"plain", "42 (ec-node) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0", 3.25, true},
+		{"name with spaces and parens", "7 (a) b (c) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 5 0", 0.03, true},
+		{"no name", "7 a R 1", 0, false},
+		{"too short", "7 (a) R 1 7", 0, false},
+		{"not a number", "7 (a) R 1 7 7 0 -1 0 0 0 0 0 x 2 0", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := cpuSeconds([]byte(tc.stat))
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Fatalf("cpuSeconds = %v, %v; want %v, ok %v", got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}
