@@ -9,6 +9,6 @@ for pkg in $(go list ./...); do
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "fuzz $pkg $target ($budget)"
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "$budget" "$pkg" >/tmp/ec-fuzz.log 2>&1 || { cat /tmp/ec-fuzz.log; exit 1; }
-    tail -n 3 /tmp/ec-fuzz.log | grep -E 'elapsed|PASS|ok' | tail -n 1
+    grep -E 'execs:' /tmp/ec-fuzz.log | tail -n 1
   done
 done

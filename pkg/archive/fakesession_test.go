@@ -27,6 +27,7 @@ type fakeGroup struct {
 	seq    uint64
 	frames [][]byte
 	reset  bool // the stream is reset after the frames
+	huge   bool // the next frame header claims more than the limits allow
 }
 
 func newFakeRelay(tracks ...string) *fakeRelay {
@@ -132,6 +133,9 @@ func (g *fakeGroupStream) Close() error     { return nil }
 
 func (g *fakeGroupStream) NextFrame() (moq.Frame, error) {
 	if g.next == len(g.g.frames) {
+		if g.g.huge {
+			return moq.Frame{}, fmt.Errorf("%w: frame of 1 TiB", moq.ErrTooLarge)
+		}
 		if g.g.reset {
 			return moq.Frame{}, moq.ErrGroupReset
 		}

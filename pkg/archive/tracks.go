@@ -179,6 +179,9 @@ func (ts *trackSet) start(ctx context.Context, name string, catalogs chan catalo
 				send(ctx, catalogs, nil)
 			}
 		case errors.Is(err, errStore):
+			// What the failed store lost is known only from the sink: the next
+			// subscription resumes the track from what is durable there.
+			ts.w.forgetTracker(name)
 			select {
 			case ts.failed <- err:
 			default:
@@ -212,7 +215,11 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 		firstErr error
 		errOnce  sync.Once
 	)
-	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	// A store failure ends the track at once: the groups after it could not be
+	// stored either, and ending the session starts the backoff.
+	ctx, stopTrack := context.WithCancel(ctx)
+	defer stopTrack()
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }); stopTrack() }
 	ts.w.mu.Lock()
 	gaps.subscribed()
 	ts.w.mu.Unlock()
@@ -275,6 +282,7 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 // group receives one group into the sink. It returns an error only for store
 // failures; a group lost on the network becomes a gap record.
 func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalogs chan catalogUpdate) error {
+	opened := time.Now() // the group's stream header has arrived
 	defer g.Close()
 	// A group stream can stay open for as long as the publisher's GOP (or much
 	// longer on a sparse track); reads do not see ctx, so closing the group is
@@ -283,7 +291,7 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 	h := record.Header{V: record.Version, Kind: record.KindGroup, Broadcast: ts.w.cfg.Broadcast, Track: track, Group: g.Sequence()}
 	gw, err := ts.w.sink.BeginGroup(ctx, h)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errStore, err)
+		return ts.storeFailed(ctx, track, h.Group, err)
 	}
 	var first *bytes.Buffer // frame 0 of a catalog group
 	if catalogs != nil {
@@ -302,6 +310,9 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 		if errors.Is(err, moq.ErrGroupReset) {
 			return lost(record.GapReset, err)
 		}
+		if errors.Is(err, moq.ErrTooLarge) {
+			return lost(record.GapTooLarge, err)
+		}
 		if err != nil {
 			return lost(record.GapDisconnected, err)
 		}
@@ -316,7 +327,7 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 		if err != nil {
 			if errors.Is(err, errStore) {
 				gw.Abort()
-				return fmt.Errorf("%s group %d: %w", track, h.Group, err)
+				return ts.storeFailed(ctx, track, h.Group, err)
 			}
 			if errors.Is(err, moq.ErrGroupReset) {
 				return lost(record.GapReset, err)
@@ -336,16 +347,36 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 	if len(h.Timestamps) != len(h.Frames) {
 		h.Timescale, h.Timestamps = 0, nil // all frames carry one, or none is kept
 	}
-	h.ReceivedUnixMs = time.Now().UnixMilli()
+	ended := time.Now()
+	h.ReceivedUnixMs = ended.UnixMilli()
 	stored, err := gw.Commit(h)
 	if err != nil {
-		return fmt.Errorf("%w: %s group %d: %w", errStore, track, h.Group, err)
+		return ts.storeFailed(ctx, track, h.Group, err)
 	}
+	// Per-group timings for scripts/bench-relay.sh (receive-to-durable latency).
+	ts.w.log.Debug("group durable", "track", track, "group", h.Group, "bytes", h.Size,
+		"first_byte_unix_us", opened.UnixMicro(), "last_byte_unix_us", ended.UnixMicro(), "durable_unix_us", time.Now().UnixMicro())
 	ts.w.status.stored(h, stored)
 	if first != nil {
 		ts.catalog(ctx, first.Bytes(), catalogs)
 	}
 	return nil
+}
+
+// storeFailed records a group that the sink could not store as a gap, if the
+// manifest still takes one, and returns the error that ends the track.
+func (ts *trackSet) storeFailed(ctx context.Context, track string, seq uint64, err error) error {
+	if ctx.Err() != nil {
+		// Cancelled (shutdown, unsubscribed, another group's failure), not a
+		// failure of its own: lost in flight like any other group.
+		return ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{{seq, seq, record.GapDisconnected}})
+	}
+	ts.w.log.Error("group not archived: store failed", "track", track, "group", seq, "err", err)
+	_ = ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{{seq, seq, record.GapStoreFailed}})
+	if !errors.Is(err, errStore) {
+		err = fmt.Errorf("%w: %w", errStore, err)
+	}
+	return fmt.Errorf("%s group %d: %w", track, seq, err)
 }
 
 // catalog parses a catalog group's first frame and hands it to the track set.

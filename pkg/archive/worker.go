@@ -238,6 +238,14 @@ func (w *worker) awaitBroadcast(ctx context.Context, sess moq.Session) (<-chan s
 	return ended, nil
 }
 
+// forgetTracker drops a track's gap tracker after a store failure, so that the
+// next subscription seeds it again from what the sink holds durably.
+func (w *worker) forgetTracker(track string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.trackers, track)
+}
+
 // tracker returns the gap tracker of a track, seeded from the sink on first use.
 func (w *worker) tracker(track string) (*gapTracker, error) {
 	w.mu.Lock()

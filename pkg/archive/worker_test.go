@@ -120,15 +120,15 @@ func count(hs []record.Header, track string) int {
 	return n
 }
 
-func TestFollowDefaultTracksWithResetGroup(t *testing.T) {
+func TestFollowDefaultTracksWithLostGroups(t *testing.T) {
 	relay := newFakeRelay("video0.m4s") // no catalog.json, no init.mp4, no audio0.m4s
 	v := relay.tracks["video0.m4s"]
 	for seq := uint64(0); seq < 8; seq++ {
-		v <- fakeGroup{seq: seq, frames: [][]byte{[]byte("moof"), []byte("mdat")}, reset: seq == 5}
+		v <- fakeGroup{seq: seq, frames: [][]byte{[]byte("moof"), []byte("mdat")}, reset: seq == 5, huge: seq == 6}
 	}
 	got := runFake(t, relay, Config{}, func(hs []record.Header) bool { return len(hs) >= 8 })
 	want := []string{"video0.m4s:0", "video0.m4s:1", "video0.m4s:2", "video0.m4s:3", "video0.m4s:4",
-		"video0.m4s:gap:5-5:reset", "video0.m4s:6", "video0.m4s:7"}
+		"video0.m4s:gap:5-5:reset", "video0.m4s:gap:6-6:too-large", "video0.m4s:7"}
 	if !reflect.DeepEqual(summary(got), want) {
 		t.Errorf("records = %q\nwant      %q", summary(got), want)
 	}

@@ -68,21 +68,9 @@ func OpenAppender(dir, broadcast, track string, log *slog.Logger) (*Appender, *R
 	if err != nil {
 		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
-	if err := mkdirAllDurable(filepath.Dir(path)); err != nil {
-		return nil, nil, fmt.Errorf("manifest: %w", err)
-	}
-	_, statErr := os.Lstat(path)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := openFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("manifest: %w", err)
-	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		// Make the new file's directory entry durable before any line in it is
-		// reported durable.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
-			return nil, nil, fmt.Errorf("manifest: %w", err)
-		}
+		return nil, nil, err
 	}
 	a := &Appender{f: f, path: path, broadcast: broadcast, track: track, log: log, end: -1}
 	var repair *Repair
@@ -95,6 +83,57 @@ func OpenAppender(dir, broadcast, track string, log *slog.Logger) (*Appender, *R
 		return nil, nil, err
 	}
 	return a, repair, nil
+}
+
+// openFile opens (creating as needed, with its directories) a manifest file for
+// appending.
+func openFile(path string) (*os.File, error) {
+	if err := mkdirAllDurable(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	_, statErr := os.Lstat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// Make the new file's directory entry durable before any line in it is
+		// reported durable.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("manifest: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// reopenIfGone reopens the file when its path no longer names the open file
+// (the file, or the whole manifest root, was removed or replaced): lines
+// appended to an unlinked file would be lost without a trace. The next append
+// then rescans the new file. The caller holds a.mu.
+func (a *Appender) reopenIfGone() error {
+	if a.f == nil {
+		return nil // locked reports the closed appender
+	}
+	open, err := a.f.Stat()
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	cur, err := os.Stat(a.path)
+	if err == nil && os.SameFile(open, cur) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	f, err := openFile(a.path)
+	if err != nil {
+		return err
+	}
+	a.log.Warn("manifest: file was removed or replaced while open; appending to a new one", "path", a.path)
+	a.f.Close()
+	a.f, a.end = f, -1
+	return nil
 }
 
 // Path is the manifest file's path.
@@ -125,6 +164,9 @@ func (a *Appender) Append(entries ...Entry) (AppendResult, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.reopenIfGone(); err != nil {
+		return AppendResult{}, err
+	}
 	var res AppendResult
 	err := a.locked(func(size int64) error {
 		if size != a.end {

@@ -53,7 +53,7 @@ func (g *group) NextFrame() (Frame, error) {
 	g.frames++
 	if g.frames > wire.MaxGroupFrames {
 		g.str.CancelRead(wire.CodeGroupTooLarge)
-		return Frame{}, g.fail(fmt.Errorf("moq: group %d: more than %d frames", g.seq, wire.MaxGroupFrames))
+		return Frame{}, g.fail(fmt.Errorf("%w: group %d: more than %d frames", ErrTooLarge, g.seq, wire.MaxGroupFrames))
 	}
 	g.prevTS = h.Timestamp
 	g.body = &frameBody{g: g, left: h.Size}
@@ -81,6 +81,10 @@ func (g *group) streamError(err error) error {
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: group %d truncated mid-frame", ErrGroupReset, g.seq)
+	}
+	if errors.Is(err, wire.ErrTooLarge) {
+		g.str.CancelRead(wire.CodeGroupTooLarge)
+		return fmt.Errorf("%w: group %d: %w", ErrTooLarge, g.seq, err)
 	}
 	return fmt.Errorf("moq: group %d: %w", g.seq, err)
 }

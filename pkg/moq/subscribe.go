@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -20,8 +21,16 @@ import (
 // group is simply not read (backpressure): QUIC flow control then stalls the
 // relay, which drops groups the subscriber is too slow for by resetting their
 // streams (Old/TooFarBehind), and the consumer sees those as ErrGroupReset.
-// Nothing is dropped silently on our side.
+// Beyond maxWaiting more, groups are dropped on our side (logged; the consumer
+// sees a gap in the sequence).
 const groupQueue = 16
+
+// maxWaiting bounds the groups of one subscription waiting for room in its
+// queue. Each holds a stream, its buffer and a goroutine, and a relay can open
+// group streams far faster than they are consumed (QUIC grants new streams as
+// complete ones are read), so beyond it the newest group is dropped and the
+// consumer sees a gap in the sequence, rather than memory growing unbounded.
+const maxWaiting = 64
 
 // endGrace is how long after the relay ends a subscription its last group
 // streams may still arrive and be delivered.
@@ -41,6 +50,8 @@ type subscription struct {
 	closed   chan struct{} // closed by Close
 	once     sync.Once
 	endOnce  sync.Once
+	waiting  atomic.Int64 // groups blocked in deliver
+	dropped  atomic.Int64 // groups dropped because maxWaiting were waiting
 }
 
 // Subscribe implements Session.
@@ -197,8 +208,22 @@ func (sub *subscription) end(err error) {
 }
 
 // deliver hands a group to the consumer, waiting (backpressure) while the
-// queue is full.
+// queue is full, unless maxWaiting groups wait already.
 func (sub *subscription) deliver(g *group) {
+	select {
+	case sub.queue <- g:
+		return
+	default:
+	}
+	if sub.waiting.Add(1) > maxWaiting {
+		sub.waiting.Add(-1)
+		g.Close()
+		if n := sub.dropped.Add(1); n&(n-1) == 0 { // 1, 2, 4, … : a flood logs little
+			sub.s.log.Warn("groups arrive faster than they are consumed; dropping", "track", sub.name, "dropped", n)
+		}
+		return
+	}
+	defer sub.waiting.Add(-1)
 	select {
 	case sub.queue <- g:
 	case <-sub.closed:

@@ -19,6 +19,7 @@ const (
 	GapReset        = "reset"        // the relay reset the group's stream (dropped or truncated group)
 	GapSkipped      = "skipped"      // the relay's sequence jumped over these groups within one subscription
 	GapTooLarge     = "too-large"    // the group exceeded the configured size limit
+	GapStoreFailed  = "store-failed" // the archiver could not store the group (disk full, read-only, I/O error)
 )
 
 // Header is the metadata of one record. It is the JSON header line of the record

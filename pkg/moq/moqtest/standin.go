@@ -25,6 +25,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -246,14 +247,25 @@ func (pub Publisher) serveControl(ctx context.Context, p *Peer, c *Control) {
 	v := p.Version
 	switch c.Type {
 	case wire.StreamAnnounce:
-		if _, err := wire.ReadAnnouncePlease(c.R, v); err != nil {
+		req, err := wire.ReadAnnouncePlease(c.R, v)
+		if err != nil {
 			return
 		}
+		// Like moq-relay, announce the broadcast relative to the requested
+		// prefix, and nothing outside it.
+		suffix, under := strings.CutPrefix(pub.Broadcast, req.Prefix)
+		suffix = strings.TrimPrefix(suffix, "/")
 		var b []byte
 		if v.HasAnnounceOK() {
-			b, _ = wire.AnnounceOK{Active: 1}.Append(b, v)
+			active := uint64(0)
+			if under {
+				active = 1
+			}
+			b, _ = wire.AnnounceOK{Active: active}.Append(b, v)
 		}
-		b, _ = wire.Announce{Status: wire.AnnounceActive, Suffix: pub.Broadcast}.Append(b, v)
+		if under {
+			b, _ = wire.Announce{Status: wire.AnnounceActive, Suffix: suffix}.Append(b, v)
+		}
 		_, _ = c.Stream.Write(b)
 		_, _ = io.Copy(io.Discard, c.R) // keep it open until the client leaves
 	case wire.StreamTrack:
