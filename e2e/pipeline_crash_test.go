@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -172,31 +171,12 @@ func checkStores(t *testing.T, root, mdir string) (torn int) {
 func manifestGroups(t *testing.T, mdir string) map[streamGroup]int {
 	t.Helper()
 	seen := make(map[streamGroup]int)
-	err := filepath.WalkDir(mdir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		dec := manifest.NewDecoder(f)
-		for {
-			e, err := dec.Next()
-			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil // a torn tail: checkStores counts those
-			}
-			if err != nil {
-				return err
-			}
+	for _, entries := range readManifests(t, mdir) {
+		for _, e := range entries {
 			if e.Kind == record.KindGroup {
 				seen[streamGroup{e.Broadcast, e.Track, e.Group, e.BLAKE3}]++
 			}
 		}
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return seen
 }
