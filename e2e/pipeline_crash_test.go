@@ -82,9 +82,10 @@ type pipelineRun struct {
 }
 
 // runPipeline runs cas-put --records < stream | manifest-append as two real
-// processes joined by a pipe. With killAfter >= 0 it sends SIGKILL to the victim
-// (0: cas-put, 1: manifest-append) after that delay.
-func runPipeline(t *testing.T, stream, root, mdir string, killAfter time.Duration, victim int) pipelineRun {
+// processes joined by a pipe. With killWhen set, it polls it every millisecond
+// and sends SIGKILL to the victim (0: cas-put, 1: manifest-append) once it
+// reports true.
+func runPipeline(t *testing.T, stream, root, mdir string, killWhen func() bool, victim int) pipelineRun {
 	t.Helper()
 	in, err := os.Open(stream)
 	if err != nil {
@@ -109,18 +110,42 @@ func runPipeline(t *testing.T, stream, root, mdir string, killAfter time.Duratio
 	pw.Close()
 	pr.Close()
 	var run pipelineRun
-	if killAfter >= 0 {
+	done := make(chan struct{})
+	if killWhen != nil {
 		procs := []*exec.Cmd{put, ap}
-		timer := time.AfterFunc(killAfter, func() { procs[victim].Process.Signal(syscall.SIGKILL) })
-		defer timer.Stop()
+		go func() {
+			for !killWhen() {
+				select {
+				case <-done:
+					return
+				case <-time.After(time.Millisecond):
+				}
+			}
+			procs[victim].Process.Signal(syscall.SIGKILL)
+		}()
 	}
 	run.casPutErr, run.appendErr = put.Wait(), ap.Wait()
+	close(done)
 	run.casPutLog, run.apLog = putLog.String(), apLog.String()
 	victimErr := []error{run.casPutErr, run.appendErr}
-	if killAfter >= 0 {
+	if killWhen != nil {
 		run.killed = killedBySIGKILL(victimErr[victim])
 	}
 	return run
+}
+
+// manifestLines counts the complete lines of the manifest files under mdir.
+func manifestLines(mdir string) int {
+	n := 0
+	filepath.WalkDir(mdir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if data, err := os.ReadFile(path); err == nil {
+				n += bytes.Count(data, []byte("\n"))
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 func killedBySIGKILL(err error) bool {
@@ -208,9 +233,10 @@ func tearRandomManifest(t *testing.T, rng *rand.Rand, mdir string) bool {
 // at random moments, re-feeding the same stream each time, and checks after
 // every kill that the store and manifests are consistent; after a final full run
 // every group of the stream is in the manifests exactly once. It runs in epochs,
-// each starting from empty stores, with kill delays short against a full run, so
-// that the kills land while objects and lines are being written, not only during
-// re-runs that find everything already there.
+// each starting from empty stores. While the manifests are incomplete, each kill
+// comes once they have grown past a random line count, so that kills land while
+// objects and lines are being written whatever the machine's speed; once they
+// are complete, kills come after a random delay within a run's duration.
 func TestPipelineCrash(t *testing.T) {
 	const epochs, killsPerEpoch, maxRunsPerEpoch = 5, 11, 40
 	seed := uint64(time.Now().UnixNano())
@@ -225,7 +251,7 @@ func TestPipelineCrash(t *testing.T) {
 
 	// Calibrate: how long a full run into empty stores takes on this machine.
 	start := time.Now()
-	if run := runPipeline(t, stream, filepath.Join(work, "cal-cas"), filepath.Join(work, "cal-man"), -1, 0); run.casPutErr != nil || run.appendErr != nil {
+	if run := runPipeline(t, stream, filepath.Join(work, "cal-cas"), filepath.Join(work, "cal-man"), nil, 0); run.casPutErr != nil || run.appendErr != nil {
 		t.Fatalf("calibration run: %v %v\n%s%s", run.casPutErr, run.appendErr, run.casPutLog, run.apLog)
 	}
 	full := time.Since(start)
@@ -237,17 +263,24 @@ func TestPipelineCrash(t *testing.T) {
 		mdir := filepath.Join(work, fmt.Sprint("manifests", epoch))
 		var progress []int // group entries after each kill
 		injectedLast := false
-		epochKills, est := 0, full
+		epochKills, est, n := 0, full, 0
 		for i := 0; epochKills < killsPerEpoch; i++ {
 			if i == maxRunsPerEpoch {
 				t.Fatalf("epoch %d: only %d of %d runs were killed before finishing", epoch, epochKills, i)
 			}
 			victim := i % 2
-			// Re-runs find objects and lines already there and finish sooner,
-			// so the delay range follows the last run that finished.
-			delay := time.Duration(rng.Int64N(int64(est) + 1))
+			var killWhen func() bool
+			if lines := manifestLines(mdir); n < len(groups)-1 {
+				target := lines + 1 + rng.IntN(len(groups)-1-n)
+				killWhen = func() bool { return manifestLines(mdir) >= target }
+			} else {
+				// Re-runs find objects and lines already there and finish
+				// sooner, so the delay range follows the last run that finished.
+				deadline := time.Now().Add(time.Duration(rng.Int64N(int64(est) + 1)))
+				killWhen = func() bool { return time.Now().After(deadline) }
+			}
 			runStart := time.Now()
-			run := runPipeline(t, stream, root, mdir, delay, victim)
+			run := runPipeline(t, stream, root, mdir, killWhen, victim)
 			if !run.killed {
 				est = time.Since(runStart)
 			}
@@ -255,7 +288,7 @@ func TestPipelineCrash(t *testing.T) {
 			if injectedLast && torn > 0 && !run.killed {
 				t.Fatalf("epoch %d run %d finished but left a torn tail unrepaired", epoch, i)
 			}
-			n := 0
+			n = 0
 			for _, c := range manifestGroups(t, mdir) {
 				n += c
 			}
@@ -281,7 +314,7 @@ func TestPipelineCrash(t *testing.T) {
 				}
 			}
 		}
-		run := runPipeline(t, stream, root, mdir, -1, 0)
+		run := runPipeline(t, stream, root, mdir, nil, 0)
 		if run.casPutErr != nil || run.appendErr != nil {
 			t.Fatalf("epoch %d final run: %v %v\n%s%s", epoch, run.casPutErr, run.appendErr, run.casPutLog, run.apLog)
 		}
