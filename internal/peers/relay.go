@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -45,8 +46,14 @@ func StartRelay(ctx context.Context, logf Logf, opts RelayOptions) (*Relay, erro
 	}
 	r := &Relay{Port: port, LogPath: filepath.Join(opts.LogDir, "relay.log"), opts: opts, logf: logf}
 	// Our own certificate rather than --listen-tls-generate: it survives
-	// Restart, so that clients pinned to its fingerprint can reconnect.
-	if r.certFile, r.keyFile, err = writeSelfSigned(opts.LogDir); err != nil {
+	// Restart, so that clients pinned to its fingerprint can reconnect. It gets
+	// a directory of its own: moq-relay watches the certificate's directory
+	// and reloads on every change there, and a reload writes to relay.log.
+	tlsDir := filepath.Join(opts.LogDir, "relay-tls")
+	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		return nil, fmt.Errorf("peers: %w", err)
+	}
+	if r.certFile, r.keyFile, err = writeSelfSigned(tlsDir); err != nil {
 		return nil, err
 	}
 	if err := r.launch(ctx); err != nil {
