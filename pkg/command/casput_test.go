@@ -94,7 +94,11 @@ func recordStream(t *testing.T, payloads ...string) []byte {
 func objectCount(t *testing.T, root string) int {
 	t.Helper()
 	n := 0
-	listLocalObjects(context.Background(), root, func(cas.ID) error { n++; return nil })
+	store, err := cas.OpenLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Each(context.Background(), func(cas.ID) error { n++; return nil })
 	return n
 }
 

@@ -1,15 +1,11 @@
 package command
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/manifest"
@@ -60,7 +56,7 @@ func runManifestCheck(c *cli.Context) error {
 	}
 	opts := manifest.CheckOptions{Rehash: c.Bool("rehash"), Workers: c.Int("workers")}
 	if c.Bool("unreferenced") {
-		opts.ListObjects = func(ctx context.Context, fn func(cas.ID) error) error { return listLocalObjects(ctx, root, fn) }
+		opts.ListObjects = store.Each
 	}
 	rep, err := manifest.Check(c.Context, c.String("manifest-dir"), store, opts)
 	if err != nil {
@@ -95,37 +91,4 @@ func printManifestReport(out io.Writer, rep *manifest.CheckReport, asJSON, liste
 	}
 	_, err := fmt.Fprintln(out)
 	return err
-}
-
-// listLocalObjects calls fn for every well-named object file in a local store:
-// <root>/objects/blake3/<2 hex>/<64 hex>.bin with the shard matching the id.
-// Anything else is left to `ec-node cas verify`, which reports it.
-func listLocalObjects(ctx context.Context, root string, fn func(cas.ID) error) error {
-	objects := filepath.Join(root, "objects", "blake3")
-	shards, err := os.ReadDir(objects)
-	if err != nil {
-		return err
-	}
-	for _, shard := range shards {
-		if !shard.IsDir() || len(shard.Name()) != 2 {
-			continue
-		}
-		names, err := os.ReadDir(filepath.Join(objects, shard.Name()))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		for _, n := range names {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			id, err := cas.ParseID(strings.TrimSuffix(n.Name(), ".bin"))
-			if err != nil || !n.Type().IsRegular() || !strings.HasSuffix(n.Name(), ".bin") || id.String()[:2] != shard.Name() {
-				continue
-			}
-			if err := fn(id); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

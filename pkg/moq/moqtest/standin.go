@@ -273,8 +273,8 @@ func (pub Publisher) serveControl(ctx context.Context, p *Peer, c *Control) {
 		if err != nil {
 			return
 		}
-		tr, ok := pub.Tracks[req.Track]
-		if !ok || req.Broadcast != pub.Broadcast {
+		tr, ok := pub.track(req.Broadcast, req.Track)
+		if !ok {
 			c.Stream.CancelWrite(wire.CodeNotFound)
 			return
 		}
@@ -286,8 +286,8 @@ func (pub Publisher) serveControl(ctx context.Context, p *Peer, c *Control) {
 		if err != nil {
 			return
 		}
-		tr, ok := pub.Tracks[req.Track]
-		if !ok || req.Broadcast != pub.Broadcast {
+		tr, ok := pub.track(req.Broadcast, req.Track)
+		if !ok {
 			c.Stream.CancelWrite(wire.CodeNotFound)
 			return
 		}
@@ -314,4 +314,10 @@ func (pub Publisher) serveControl(ctx context.Context, p *Peer, c *Control) {
 		c.Stream.CancelRead(wire.CodeInternal)
 		c.Stream.CancelWrite(wire.CodeInternal)
 	}
+}
+
+// track returns the named track of this publisher's broadcast.
+func (pub Publisher) track(broadcast, name string) (Track, bool) {
+	tr, ok := pub.Tracks[name]
+	return tr, ok && broadcast == pub.Broadcast
 }
