@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -134,14 +135,12 @@ func runPipeline(t *testing.T, stream, root, mdir string, killWhen func() bool, 
 	return run
 }
 
-// manifestLines counts the complete lines of the manifest files under mdir.
-func manifestLines(mdir string) int {
+// objectCount counts the published objects of the CAS at root.
+func objectCount(root string) int {
 	n := 0
-	filepath.WalkDir(mdir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if data, err := os.ReadFile(path); err == nil {
-				n += bytes.Count(data, []byte("\n"))
-			}
+	filepath.WalkDir(filepath.Join(root, "objects", "blake3"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".bin") {
+			n++
 		}
 		return nil
 	})
@@ -233,10 +232,10 @@ func tearRandomManifest(t *testing.T, rng *rand.Rand, mdir string) bool {
 // at random moments, re-feeding the same stream each time, and checks after
 // every kill that the store and manifests are consistent; after a final full run
 // every group of the stream is in the manifests exactly once. It runs in epochs,
-// each starting from empty stores. While the manifests are incomplete, each kill
-// comes once they have grown past a random line count, so that kills land while
-// objects and lines are being written whatever the machine's speed; once they
-// are complete, kills come after a random delay within a run's duration.
+// each starting from empty stores. While objects are missing, each kill comes
+// once the CAS has grown past a random object count, so that kills land while
+// objects and lines are being written whatever the machine's speed; once it is
+// complete, kills come after a random delay within a run's duration.
 func TestPipelineCrash(t *testing.T) {
 	const epochs, killsPerEpoch, maxRunsPerEpoch = 5, 11, 40
 	seed := uint64(time.Now().UnixNano())
@@ -255,7 +254,8 @@ func TestPipelineCrash(t *testing.T) {
 		t.Fatalf("calibration run: %v %v\n%s%s", run.casPutErr, run.appendErr, run.casPutLog, run.apLog)
 	}
 	full := time.Since(start)
-	t.Logf("a full run into empty stores takes %v", full)
+	distinct := objectCount(filepath.Join(work, "cal-cas"))
+	t.Logf("a full run into empty stores takes %v and stores %d objects", full, distinct)
 
 	var killed, killedPartial, finished, tornInjected int
 	for epoch := range epochs {
@@ -270,9 +270,11 @@ func TestPipelineCrash(t *testing.T) {
 			}
 			victim := i % 2
 			var killWhen func() bool
-			if lines := manifestLines(mdir); n < len(groups)-1 {
-				target := lines + 1 + rng.IntN(len(groups)-1-n)
-				killWhen = func() bool { return manifestLines(mdir) >= target }
+			// Progress is read from the CAS, which grows object by object;
+			// manifest-append may write many lines at once.
+			if objs := objectCount(root); objs < distinct-1 {
+				target := objs + 1 + rng.IntN(distinct-1-objs)
+				killWhen = func() bool { return objectCount(root) >= target }
 			} else {
 				// Re-runs find objects and lines already there and finish
 				// sooner, so the delay range follows the last run that finished.
@@ -332,7 +334,9 @@ func TestPipelineCrash(t *testing.T) {
 		}
 		t.Logf("epoch %d: group entries after each run %v; final run: all %d groups once", epoch, progress, len(groups))
 	}
-	if killedPartial < epochs*2 {
+	// Every epoch starts from empty stores with a kill on CAS progress, so each
+	// has at least one kill in the middle of the work.
+	if killedPartial < epochs {
 		t.Fatalf("only %d of %d kills left the manifests incomplete", killedPartial, killed)
 	}
 	t.Logf("full run %v; %d SIGKILLs (%d with work still to do), %d runs finished first; %d torn tails injected, all repaired",
