@@ -4,7 +4,7 @@
 #
 # A run that ends with the Go fuzzer's own "context deadline exceeded" at the
 # budget's end, without a failing input, is a known toolchain flake (the deadline
-# hits a worker mid-input, golang/go#56238); it is run once more. A real failure
+# hits a worker mid-input); it is run once more. A real failure
 # prints "Failing input written to ..." and fails at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
