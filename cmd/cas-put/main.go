@@ -4,4 +4,4 @@ package main
 
 import "github.com/every-channel/ec-node/pkg/command"
 
-func main() { command.Main(command.NewApp("cas-put", "", command.CASPut())) }
+func main() { command.Main(command.Binaries["cas-put"]()) }

@@ -4,4 +4,4 @@ package main
 
 import "github.com/every-channel/ec-node/pkg/command"
 
-func main() { command.Main(command.ECNode()) }
+func main() { command.Main(command.Binaries["ec-node"]()) }

@@ -4,4 +4,4 @@ package main
 
 import "github.com/every-channel/ec-node/pkg/command"
 
-func main() { command.Main(command.NewApp("manifest-append", "", command.ManifestAppend())) }
+func main() { command.Main(command.Binaries["manifest-append"]()) }

@@ -4,4 +4,4 @@ package main
 
 import "github.com/every-channel/ec-node/pkg/command"
 
-func main() { command.Main(command.NewApp("moq-sub", "", command.MoQSub())) }
+func main() { command.Main(command.Binaries["moq-sub"]()) }

@@ -50,9 +50,16 @@ func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
+	var ours *exitError
+	if errors.As(err, &ours) {
+		return ours.code
+	}
+	// The one exit error urfave/cli makes itself is for `help <unknown command>`
+	// (status 3); an unknown command is a usage error. Commands use withExit,
+	// not cli.Exit.
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
-		return ec.ExitCode()
+		return ExitUsage
 	}
 	return ExitFailure
 }
