@@ -7,6 +7,7 @@
 package clicontract
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -24,6 +25,18 @@ const (
 	MissingRequired             // a required flag left out: exit 78
 	Help                        // --help, -h or the help command: exit 0, help on stderr
 )
+
+// Status is the exit status docs/exit-codes.md promises for a run of kind k.
+func (k Kind) Status() int {
+	switch k {
+	case Help:
+		return 0
+	case MissingRequired:
+		return 78
+	default:
+		return 2
+	}
+}
 
 // Run is one invocation of a binary.
 type Run struct {
@@ -101,4 +114,31 @@ func badValue(f cli.Flag) (string, bool) {
 		return "not-a-duration", true
 	}
 	return "", false
+}
+
+// Check checks the outcome of run r of binary: its exit status, an empty
+// stdout, and on stderr the help or one line saying what was wrong.
+func Check(binary string, r Run, status int, stdout, stderr string) error {
+	if status != r.Kind.Status() || stdout != "" {
+		return fmt.Errorf("%s %s: exit %d, want %d; stdout %q, want it empty", binary, r, status, r.Kind.Status(), stdout)
+	}
+	switch r.Kind {
+	case Help, NoCommand:
+		if !strings.Contains(stderr, "USAGE:") {
+			return fmt.Errorf("%s %s: no help on stderr:\n%s", binary, r, stderr)
+		}
+		return nil
+	}
+	// "<binary>: <what was wrong>; see '<command> --help'"
+	want := "--help"
+	switch r.Kind {
+	case UnknownCommand:
+		want = UnknownName
+	case MissingRequired:
+		want = "--" + r.Missing
+	}
+	if !strings.HasPrefix(stderr, binary+": ") || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
+		return fmt.Errorf("%s %s: stderr is not one line naming %s:\n%s", binary, r, want, stderr)
+	}
+	return nil
 }

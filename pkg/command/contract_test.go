@@ -10,42 +10,6 @@ import (
 	"github.com/every-channel/ec-node/internal/clicontract"
 )
 
-// wantStatus is the exit status of each kind of contract run (docs/exit-codes.md).
-var wantStatus = map[clicontract.Kind]int{
-	clicontract.BadFlag:         ExitUsage,
-	clicontract.BadValue:        ExitUsage,
-	clicontract.UnknownCommand:  ExitUsage,
-	clicontract.NoCommand:       ExitUsage,
-	clicontract.MissingRequired: ExitConfig,
-	clicontract.Help:            ExitOK,
-}
-
-// checkContractRun checks the outcome of one contract run of binary.
-func checkContractRun(t *testing.T, binary string, r clicontract.Run, code int, stdout, stderr string) {
-	t.Helper()
-	if code != wantStatus[r.Kind] || stdout != "" {
-		t.Errorf("%s %s: exit %d, want %d; stdout %q (want it empty)", binary, r, code, wantStatus[r.Kind], stdout)
-	}
-	switch r.Kind {
-	case clicontract.Help, clicontract.NoCommand:
-		if !strings.Contains(stderr, "USAGE:") {
-			t.Errorf("%s %s: no help on stderr:\n%s", binary, r, stderr)
-		}
-	default:
-		// One short line, not the help: "<binary>: <what was wrong>; see '<command> --help'".
-		want := "--help"
-		switch r.Kind {
-		case clicontract.UnknownCommand:
-			want = clicontract.UnknownName
-		case clicontract.MissingRequired:
-			want = "--" + r.Missing
-		}
-		if !strings.HasPrefix(stderr, binary+": ") || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, want) {
-			t.Errorf("%s %s: stderr is not one line naming %s:\n%s", binary, r, want, stderr)
-		}
-	}
-}
-
 // TestContract makes every contract run of every binary in process.
 func TestContract(t *testing.T) {
 	kinds := map[clicontract.Kind]bool{}
@@ -63,11 +27,16 @@ func TestContract(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			setStreams(app, Streams{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
 			code := run(context.Background(), app, append([]string{binary}, r.Args...))
-			checkContractRun(t, binary, r, code, stdout.String(), stderr.String())
+			if err := clicontract.Check(binary, r, code, stdout.String(), stderr.String()); err != nil {
+				t.Error(err)
+			}
 		}
 	}
+	if clicontract.Help.Status() != ExitOK || clicontract.BadFlag.Status() != ExitUsage || clicontract.MissingRequired.Status() != ExitConfig {
+		t.Error("clicontract's statuses differ from exit.go's")
+	}
 	// Guard the derivation: the binaries together have every kind of run.
-	for kind := range wantStatus {
+	for kind := clicontract.BadFlag; kind <= clicontract.Help; kind++ {
 		if !kinds[kind] {
 			t.Errorf("no run of kind %d derived from the binaries", kind)
 		}
