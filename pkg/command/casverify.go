@@ -31,11 +31,11 @@ func CASVerify() *cli.Command {
 			"unreadable or any stray file is found; temp files of live or crashed writers are listed\n" +
 			"but are not an error. Only reads: works on read-only snapshots.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Usage: "CAS root (the directory holding objects/blake3)"},
+			&cli.StringFlag{Name: "root", Usage: "CAS root directory, the one holding objects/blake3 (must be given)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
-			&cli.IntFlag{Name: "workers", Usage: "objects hashed in parallel (0: one per CPU)"},
-			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress on stderr: auto (when a terminal), always or never"},
-			&cli.StringFlag{Name: "manifest-dir", Usage: "also cross-check these manifests against the tree (as `manifest check --unreferenced`)"},
+			&cli.IntFlag{Name: "workers", Usage: "objects hashed in parallel, 0 to 4096 (0: GOMAXPROCS, one per usable CPU)"},
+			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress on stderr: auto (when stderr is a terminal), always or never"},
+			&cli.StringFlag{Name: "manifest-dir", Usage: "also cross-check the manifests under `DIR` against the tree, as manifest check --unreferenced does, without hashing again"},
 		},
 		Action: runCASVerify,
 	}
