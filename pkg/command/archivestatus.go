@@ -25,6 +25,7 @@ and has archived nothing (or not refreshed its status) for --stale is marked STA
 EXIT STATUS
    0   every worker is live (and at least --min-workers run)
    1   a worker is stale, or fewer than --min-workers are running
+   2   bad flags or arguments
    74  the status directory cannot be read`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "status-dir", Value: systemd.StatusDir, Usage: "directory of the workers' status files"},

@@ -27,7 +27,8 @@ EXIT STATUS
    0   consistent
    1   at least one problem found
    2   bad flags or arguments
-   74  the trees could not be read`,
+   74  the trees could not be read
+   78  --manifest-dir or --root missing`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "manifest-dir", Required: true, Usage: "manifest root directory", EnvVars: []string{"EC_MANIFEST_DIR"}},
 			&cli.StringFlag{Name: "root", Required: true, Usage: "CAS root directory", EnvVars: []string{"EC_CAS_ROOT"}},
