@@ -80,3 +80,35 @@ func runContract(t *testing.T, path string, r clicontract.Run) (status int, stdo
 	}
 	return status, out.String(), errOut.String()
 }
+
+// TestBadFlagInPipeline is the case that broke: the help cas-put printed for a
+// bad flag reached manifest-append as data ("line 1: malformed").
+func TestBadFlagInPipeline(t *testing.T) {
+	root, manifests := t.TempDir(), t.TempDir()
+	put := exec.Command(buildBinary(t, "cas-put"), "--root", root, "--records", "--no-such-flag")
+	appendCmd := exec.Command(buildBinary(t, "manifest-append"), "--manifest-dir", manifests)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var putErr, appendErr bytes.Buffer
+	put.Stdout, put.Stderr = w, &putErr
+	appendCmd.Stdin, appendCmd.Stderr = r, &appendErr
+	if err := appendCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	putRunErr := put.Run()
+	w.Close()
+	appendRunErr := appendCmd.Wait()
+
+	if put.ProcessState.ExitCode() != command.ExitUsage {
+		t.Errorf("cas-put: %v, want exit %d\n%s", putRunErr, command.ExitUsage, putErr.String())
+	}
+	if appendRunErr != nil {
+		t.Errorf("manifest-append read something: %v\n%s", appendRunErr, appendErr.String())
+	}
+	if entries, _ := os.ReadDir(manifests); len(entries) != 0 {
+		t.Errorf("manifest-append wrote %d entries into an empty manifest root", len(entries))
+	}
+}
