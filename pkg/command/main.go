@@ -219,12 +219,12 @@ func requireFlags(names []string, next cli.BeforeFunc) cli.BeforeFunc {
 				missing = append(missing, "--"+name)
 			}
 		}
-		switch len(missing) {
-		case 0:
-		case 1:
-			return seeHelp(c, configErrorf("missing required flag %s", missing[0]))
-		default:
-			return seeHelp(c, configErrorf("missing required flags %s", strings.Join(missing, ", ")))
+		if len(missing) > 0 {
+			noun := "flag"
+			if len(missing) > 1 {
+				noun = "flags"
+			}
+			return seeHelp(c, configErrorf("missing required %s %s", noun, strings.Join(missing, ", ")))
 		}
 		if next == nil {
 			return nil
