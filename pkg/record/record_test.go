@@ -348,3 +348,70 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestWriterAndReaderAgreeOnLimits: at each of the format's limits, the writer
+// (moq-sub) writes exactly the headers that the reader (cas-put) accepts.
+func TestWriterAndReaderAgreeOnLimits(t *testing.T) {
+	withName := func(n int) Header { h := group(1); h.Track = strings.Repeat("t", n); return h }
+	withFrames := func(n int) Header { return group(1, make([]int64, n)...) }
+	// withLine pads the broadcast name so that the header encodes to n bytes.
+	withLine := func(n int) Header {
+		h := withFrames(MaxFrames)
+		h.Track = strings.Repeat("\u2028", MaxName/3) // 6 bytes encoded for 3
+		h.Timescale, h.Timestamps = 1, make([]int64, MaxFrames)
+		for i := range h.Timestamps {
+			h.Timestamps[i] = 1e9
+		}
+		h.Broadcast = ""
+		h.Broadcast = strings.Repeat("b", n-encodedLen(&h))
+		if encodedLen(&h) != n || len(h.Broadcast) > MaxName {
+			t.Fatalf("test header: %d bytes encoded, name %d bytes", encodedLen(&h), len(h.Broadcast))
+		}
+		return h
+	}
+	tests := []struct {
+		name string
+		h    Header
+		ok   bool
+	}{
+		{"longest name", withName(MaxName), true},
+		{"name too long", withName(MaxName + 1), false},
+		{"most frames", withFrames(MaxFrames), true},
+		{"too many frames", withFrames(MaxFrames + 1), false},
+		{"longest header", withLine(MaxHeaderLine), true},
+		{"header too long", withLine(MaxHeaderLine + 1), false},
+	}
+	limits := DefaultLimits()
+	limits.MaxPayload = 1 << 62
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			werr := NewWriter(&buf).WriteGroup(tt.h, bytes.NewReader(nil))
+			if (werr == nil) != tt.ok || !tt.ok && buf.Len() > 0 {
+				t.Fatalf("writer: %v after %d bytes, want ok=%v and nothing written on error", werr, buf.Len(), tt.ok)
+			}
+			// The reader, given the line the writer would have written.
+			var line bytes.Buffer
+			if err := EncodeLine(&line, tt.h); err != nil {
+				t.Fatal(err)
+			}
+			_, rerr := readAll(t, append(line.Bytes(), '\n'), limits)
+			if rerr == io.EOF != tt.ok || !tt.ok && !errors.Is(rerr, ErrMalformed) {
+				t.Fatalf("reader: %v, want ok=%v (writer said %v)", rerr, tt.ok, werr)
+			}
+		})
+	}
+}
+
+func TestLimitsAboveTheFormatAreRefused(t *testing.T) {
+	for _, l := range []Limits{
+		{MaxPayload: 1, MaxHeaderLine: MaxHeaderLine + 1, MaxName: 1, MaxFrames: 1},
+		{MaxPayload: 1, MaxHeaderLine: 1, MaxName: MaxName + 1, MaxFrames: 1},
+		{MaxPayload: 1, MaxHeaderLine: 1, MaxName: 1, MaxFrames: MaxFrames + 1},
+		{MaxPayload: 0, MaxHeaderLine: 1, MaxName: 1, MaxFrames: 1},
+	} {
+		if _, err := NewReader(strings.NewReader(""), l); err == nil {
+			t.Errorf("NewReader accepted limits %+v", l)
+		}
+	}
+}
