@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/every-channel/ec-node/internal/strictjson"
 	"github.com/every-channel/ec-node/pkg/cas"
@@ -45,12 +44,7 @@ const objectFieldsLen = len(`,"blake3":""`) + 2*cas.IDSize +
 // entryLimits are the record format's limits on a header. The payload size is
 // not limited here: cas-put may have been run with a larger --max-payload, and
 // the object already exists.
-var entryLimits = record.Limits{
-	MaxPayload:    math.MaxInt64,
-	MaxHeaderLine: record.MaxHeaderLine,
-	MaxName:       record.MaxName,
-	MaxFrames:     record.MaxFrames,
-}
+var entryLimits = record.FormatLimits()
 
 // Validate checks an entry: a valid header within the record format's limits
 // (so that its line, re-encoded by AppendLine, is at most MaxLine bytes), and

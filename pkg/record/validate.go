@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
@@ -50,8 +51,17 @@ type Limits struct {
 
 // DefaultLimits returns the format's limits and the default payload limit.
 func DefaultLimits() Limits {
+	l := FormatLimits()
+	l.MaxPayload = DefaultMaxPayload
+	return l
+}
+
+// FormatLimits returns the format's limits, with no payload limit: what every
+// stage must accept whatever its payload policy. A header that passes
+// Header.Check and FormatLimits().Check can be written, read and indexed.
+func FormatLimits() Limits {
 	return Limits{
-		MaxPayload:    DefaultMaxPayload,
+		MaxPayload:    math.MaxInt64,
 		MaxHeaderLine: MaxHeaderLine,
 		MaxName:       MaxName,
 		MaxFrames:     MaxFrames,

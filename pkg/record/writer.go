@@ -5,17 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 )
-
-// writerLimits are the format's limits. The payload size is not limited here:
-// the subscriber applies its own limit and writes too-large gaps.
-var writerLimits = Limits{
-	MaxPayload:    math.MaxInt64,
-	MaxHeaderLine: MaxHeaderLine,
-	MaxName:       MaxName,
-	MaxFrames:     MaxFrames,
-}
 
 // Writer writes a record stream. It does not buffer: wrap the destination in a
 // bufio.Writer and flush it when a batch is done. After any error the stream may
@@ -55,14 +45,17 @@ func (w *Writer) write(h Header, payload io.Reader) error {
 	if err := h.Check(); err != nil {
 		return fmt.Errorf("record: write: %w", err)
 	}
-	if err := writerLimits.checkFields(&h); err != nil {
+	// The payload size is not limited here: the subscriber applies its own
+	// limit and writes too-large gaps.
+	limits := FormatLimits()
+	if err := limits.checkFields(&h); err != nil {
 		return fmt.Errorf("record: write: %w", err)
 	}
 	w.buf.Reset()
 	if err := EncodeLine(&w.buf, h); err != nil {
 		return err
 	}
-	if err := writerLimits.checkEncodedLen(w.buf.Len() - 1); err != nil {
+	if err := limits.checkEncodedLen(w.buf.Len() - 1); err != nil {
 		return fmt.Errorf("record: write: %w", err)
 	}
 	if _, err := w.w.Write(w.buf.Bytes()); err != nil {
