@@ -79,7 +79,11 @@ func randomHeader(rng *rand.Rand, maxName, maxFrames int) record.Header {
 	if n > 0 && rng.IntN(2) == 0 {
 		h.Timescale = 1 + rng.Uint64N(math.MaxUint64)
 		for range n {
-			h.Timestamps = append(h.Timestamps, rng.Int64()>>rng.IntN(64)-rng.Int64()>>rng.IntN(64))
+			ts := rng.Int64() >> rng.IntN(64) // of any number of digits
+			if rng.IntN(2) == 0 {
+				ts = -ts
+			}
+			h.Timestamps = append(h.Timestamps, ts)
 		}
 	}
 	return h

@@ -35,7 +35,7 @@ const DefaultMaxPayload = 256 << 20 // 256 MiB
 
 // Limits bound what a Reader accepts. Every field must be positive, and all but
 // MaxPayload at most the format's limit of the same name; DefaultLimits gives
-// the format's limits.
+// the format's limits and the default payload limit.
 type Limits struct {
 	// MaxPayload is the largest payload (Size) accepted, in bytes.
 	MaxPayload int64
