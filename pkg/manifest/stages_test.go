@@ -17,11 +17,12 @@ import (
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
-// The pipeline's contract between stages: every record header that cas-put's
-// reader (record.Reader, the format's limits, any --max-payload) accepts yields
-// a line that manifest-append's decoder (Decoder, ParseLine) accepts, and the
-// entry comes out unchanged. These tests drive the library functions the two
-// commands call.
+// The pipeline's contract between stages: moq-sub's writer (record.Writer)
+// writes exactly the headers cas-put's reader (record.Reader, the format's
+// limits, any --max-payload) accepts, and every header that reader accepts
+// yields a line that manifest-append's decoder (Decoder, ParseLine) accepts,
+// and the entry comes out unchanged. These tests drive the library functions
+// the commands call.
 
 // casPutLimits are cas-put's limits with the largest --max-payload.
 var casPutLimits = record.Limits{MaxPayload: math.MaxInt64, MaxHeaderLine: record.MaxHeaderLine,
@@ -157,12 +158,35 @@ type zeros struct{}
 
 func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
 
+// recordOf is a record stream of a header line and a payload of size bytes.
+func recordOf(raw []byte, size int64) io.Reader {
+	return io.MultiReader(bytes.NewReader(raw), strings.NewReader("\n"),
+		io.LimitReader(zeros{}, size), strings.NewReader("\n"))
+}
+
+// moqSub writes h as moq-sub does; the record is nil if the writer refuses it.
+func moqSub(t testing.TB, h record.Header) []byte {
+	var buf bytes.Buffer
+	w := record.NewWriter(&buf)
+	var err error
+	if h.Kind == record.KindGap {
+		err = w.WriteGap(h)
+	} else {
+		err = w.WriteGroup(h, io.LimitReader(zeros{}, h.Size))
+	}
+	if err != nil {
+		if !errors.Is(err, record.ErrMalformed) || buf.Len() > 0 {
+			t.Fatalf("writer: %v after %d bytes, want ErrMalformed before writing", err, buf.Len())
+		}
+		return nil
+	}
+	return buf.Bytes()
+}
+
 // casPut reads one record as cas-put does and returns the line it would
 // print; ok is false if the reader rejects the record.
-func casPut(t testing.TB, rng *rand.Rand, raw []byte, size int64) (line []byte, h record.Header, ok bool) {
+func casPut(t testing.TB, rng *rand.Rand, stream io.Reader) (line []byte, h record.Header, ok bool) {
 	t.Helper()
-	stream := io.MultiReader(bytes.NewReader(raw), strings.NewReader("\n"),
-		io.LimitReader(zeros{}, size), strings.NewReader("\n"))
 	rd, err := record.NewReader(stream, casPutLimits)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +237,7 @@ func manifestAppend(line []byte) (Entry, error) {
 
 func TestStagesAgreeOnLimits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 2026))
-	var accepted, rejected, nearLimit int
+	var accepted, rejected, nearLimit, refused int
 	longest := 0
 	const cases, edgeEvery = 3000, 150
 	for i := range cases {
@@ -224,8 +248,18 @@ func TestStagesAgreeOnLimits(t *testing.T) {
 		if err := h.Check(); err != nil {
 			t.Fatalf("case %d: generator made an invalid header: %v", i, err)
 		}
-		raw := rawLine(t, rng, h)
-		line, got, ok := casPut(t, rng, raw, h.Size)
+		// moq-sub to cas-put: the writer writes exactly what the reader accepts.
+		if written := moqSub(t, h); written != nil {
+			if _, _, ok := casPut(t, rng, bytes.NewReader(written)); !ok {
+				t.Fatalf("case %d: cas-put rejected a record moq-sub wrote", i)
+			}
+		} else if _, _, ok := casPut(t, rng, recordOf(headerLine(t, h), h.Size)); ok {
+			t.Fatalf("case %d: moq-sub refused a header cas-put accepts", i)
+		} else {
+			refused++
+		}
+		// cas-put to manifest-append, from a line spelled by any writer.
+		line, got, ok := casPut(t, rng, recordOf(rawLine(t, rng, h), h.Size))
 		if !ok {
 			rejected++
 			continue
@@ -250,9 +284,10 @@ func TestStagesAgreeOnLimits(t *testing.T) {
 			t.Fatalf("case %d: manifest-append changed the header", i)
 		}
 	}
-	t.Logf("%d accepted (%d within %d bytes of MaxLine, longest %d), %d rejected", accepted, nearLimit, record.MaxName, longest, rejected)
-	if rejected == 0 || nearLimit == 0 {
-		t.Fatalf("the generator missed the limit: %d rejected, %d accepted near it", rejected, nearLimit)
+	t.Logf("%d accepted (%d within %d bytes of MaxLine, longest %d), %d rejected; moq-sub refused %d",
+		accepted, nearLimit, record.MaxName, longest, rejected, refused)
+	if rejected == 0 || nearLimit == 0 || refused == 0 {
+		t.Fatalf("the generator missed the limit: %d rejected, %d accepted near it, %d refused", rejected, nearLimit, refused)
 	}
 }
 
@@ -279,7 +314,7 @@ func TestLargestHeader(t *testing.T) {
 		t.Fatalf("test header encodes to %d bytes with a %d-byte name", n, len(h.Broadcast))
 	}
 	isNew := false
-	line, _, ok := casPut(t, rng, headerLine(t, h), 0)
+	line, _, ok := casPut(t, rng, recordOf(headerLine(t, h), 0))
 	if !ok {
 		t.Fatal("cas-put rejected the largest header")
 	}
@@ -293,7 +328,7 @@ func TestLargestHeader(t *testing.T) {
 	}
 
 	h.Broadcast += "b"
-	if _, _, ok := casPut(t, rng, headerLine(t, h), 0); ok {
+	if _, _, ok := casPut(t, rng, recordOf(headerLine(t, h), 0)); ok {
 		t.Fatal("cas-put accepted a header one byte over the limit")
 	}
 	// Written with U+2028 unescaped, the line is shorter than the limit, but its
@@ -302,7 +337,7 @@ func TestLargestHeader(t *testing.T) {
 	if len(raw) > record.MaxHeaderLine {
 		t.Fatalf("raw line %d bytes", len(raw))
 	}
-	if _, _, ok := casPut(t, rng, raw, 0); ok {
+	if _, _, ok := casPut(t, rng, recordOf(raw, 0)); ok {
 		t.Fatal("cas-put accepted a short line whose encoding is over the limit")
 	}
 }
