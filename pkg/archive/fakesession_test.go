@@ -28,6 +28,8 @@ type fakeGroup struct {
 	frames [][]byte
 	reset  bool // the stream is reset after the frames
 	huge   bool // the next frame header claims more than the limits allow
+	// timestamp, if not 0, is every frame's timestamp (timescale 1000).
+	timestamp int64
 }
 
 func newFakeRelay(tracks ...string) *fakeRelay {
@@ -143,5 +145,9 @@ func (g *fakeGroupStream) NextFrame() (moq.Frame, error) {
 	}
 	f := g.g.frames[g.next]
 	g.next++
-	return moq.Frame{Size: int64(len(f)), Body: bytes.NewReader(f)}, nil
+	fr := moq.Frame{Size: int64(len(f)), Body: bytes.NewReader(f)}
+	if g.g.timestamp != 0 {
+		fr.HasTimestamp, fr.Timescale, fr.Timestamp = true, 1000, g.g.timestamp
+	}
+	return fr, nil
 }

@@ -50,8 +50,8 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 		if err != nil {
 			return lost(record.GapDisconnected, err)
 		}
-		if f.Size > ts.w.cfg.MaxGroupBytes-h.Size || len(h.Frames) >= maxFramesPerGroup {
-			return lost(record.GapTooLarge, fmt.Errorf("group exceeds %d bytes or %d frames", ts.w.cfg.MaxGroupBytes, maxFramesPerGroup))
+		if f.Size > ts.w.cfg.MaxGroupBytes-h.Size || len(h.Frames) >= record.MaxFrames {
+			return lost(record.GapTooLarge, fmt.Errorf("group exceeds %d bytes or %d frames", ts.w.cfg.MaxGroupBytes, record.MaxFrames))
 		}
 		var dst io.Writer = storeWriter{gw}
 		if first != nil && len(h.Frames) == 0 && f.Size <= catalog.MaxSize {
@@ -83,6 +83,11 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 	}
 	ended := time.Now()
 	h.ReceivedUnixMs = ended.UnixMilli()
+	// A header over the record format's limits (many frames with long
+	// timestamps) could be neither written nor indexed.
+	if err := record.FormatLimits().Check(&h); err != nil {
+		return lost(record.GapTooLarge, err)
+	}
 	stored, err := gw.Commit(h)
 	if err != nil {
 		return ts.storeFailed(ctx, track, h.Group, err)

@@ -21,9 +21,6 @@ const (
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxGroupBytes = 64 << 20
 	DefaultStallTimeout  = 30 * time.Second
-	// maxFramesPerGroup bounds the frame list kept per group; a relay sending
-	// millions of tiny frames in one group gets a too-large gap instead.
-	maxFramesPerGroup = 1 << 16
 	// groupsInFlight bounds the groups of one track received at once.
 	groupsInFlight = 8
 	// statusInterval is how often the status file is rewritten.

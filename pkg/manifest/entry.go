@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 
+	"github.com/every-channel/ec-node/internal/strictjson"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/record"
 )
@@ -28,22 +28,27 @@ type Entry struct {
 	New *bool `json:"new,omitempty"`
 }
 
-// MaxLine is the longest manifest line accepted, in bytes without the "\n": a
-// record header line plus room for the object fields.
-const MaxLine = record.DefaultMaxHeaderLine + 1024
+// MaxLine is the longest manifest line accepted, in bytes without the "\n": the
+// longest header a record.Reader accepts (its encoding is at most
+// record.MaxHeaderLine bytes) plus the object fields cas-put adds, so that every
+// line cas-put prints is accepted here.
+const MaxLine = record.MaxHeaderLine + objectFieldsLen
 
-// entryLimits bound names and frame counts as the record reader does. The payload
-// size is not limited here: cas-put may have been run with a larger
-// --max-payload, and the object already exists.
-var entryLimits = record.Limits{
-	MaxPayload:    math.MaxInt64,
-	MaxHeaderLine: MaxLine,
-	MaxName:       record.DefaultMaxName,
-	MaxFrames:     record.DefaultMaxFrames,
-}
+// objectFieldsLen is the length of the object fields in cas-put's output,
+// `,"blake3":"<id>","path":"<path>","new":false`, with the fixed-length id and
+// path of cas.ObjectPath (TestObjectFieldsLen checks it against the encoder).
+const objectFieldsLen = len(`,"blake3":""`) + 2*cas.IDSize +
+	len(`,"path":""`) + len("objects/blake3/xx/") + 2*cas.IDSize + len(".bin") +
+	len(`,"new":false`)
 
-// Validate checks an entry: a valid header within the name and frame limits,
-// and object fields exactly when the kind needs them, with Path equal to
+// entryLimits are the record format's limits on a header. The payload size is
+// not limited here: cas-put may have been run with a larger --max-payload, and
+// the object already exists.
+var entryLimits = record.FormatLimits()
+
+// Validate checks an entry: a valid header within the record format's limits
+// (so that its line, re-encoded by AppendLine, is at most MaxLine bytes), and
+// object fields exactly when the kind needs them, with Path equal to
 // cas.ObjectPath(BLAKE3).
 func (e *Entry) Validate() error {
 	if err := e.Header.Check(); err != nil {
@@ -72,11 +77,12 @@ func (e *Entry) Validate() error {
 // ID returns the entry's object id (KindGroup entries that passed Validate).
 func (e *Entry) ID() (cas.ID, error) { return cas.ParseID(e.BLAKE3) }
 
-// ParseLine decodes and validates one line (without its "\n").
+// ParseLine decodes one line (without its "\n") strictly, as
+// record.DecodeHeader does (see strictjson.Decode), and validates it.
 func ParseLine(line []byte) (Entry, error) {
 	var e Entry
-	if err := record.DecodeStrict(line, &e); err != nil {
-		return Entry{}, err
+	if err := strictjson.Decode(line, &e); err != nil {
+		return Entry{}, fmt.Errorf("%w: %w", record.ErrMalformed, err)
 	}
 	if len(e.Frames) == 0 {
 		e.Frames = nil

@@ -9,8 +9,8 @@ import (
 )
 
 // FuzzParseLine: any line is accepted only as a valid entry that re-encodes to
-// a line parsing to the same entry, and whose names map to a file inside the
-// manifest root. Seeds: testdata/fuzz/FuzzParseLine.
+// a line of at most MaxLine bytes parsing to the same entry, and whose names
+// map to a file inside the manifest root. Seeds: testdata/fuzz/FuzzParseLine.
 func FuzzParseLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		e, err := ParseLine(line)
@@ -23,6 +23,9 @@ func FuzzParseLine(f *testing.F) {
 		out, err := AppendLine(nil, e)
 		if err != nil {
 			t.Fatalf("accepted entry does not encode: %v", err)
+		}
+		if len(out)-1 > MaxLine {
+			t.Fatalf("accepted entry encodes to %d bytes, MaxLine %d", len(out)-1, MaxLine)
 		}
 		again, err := ParseLine(bytes.TrimSuffix(out, []byte("\n")))
 		if err != nil || !reflect.DeepEqual(again, e) {

@@ -18,7 +18,7 @@ const (
 	GapDisconnected = "disconnected" // the session to the relay ended; these groups passed meanwhile
 	GapReset        = "reset"        // the relay reset the group's stream (dropped or truncated group)
 	GapSkipped      = "skipped"      // the relay's sequence jumped over these groups within one subscription
-	GapTooLarge     = "too-large"    // the group exceeded the configured size limit
+	GapTooLarge     = "too-large"    // the group exceeded the configured size limit or the format's limits (MaxFrames, MaxHeaderLine)
 	GapStoreFailed  = "store-failed" // the archiver could not store the group (disk full, read-only, I/O error)
 )
 

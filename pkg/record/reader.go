@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/every-channel/ec-node/internal/strictjson"
 )
 
 // ErrLineTooLong is returned by ReadLine for a line over its limit.
@@ -138,13 +140,14 @@ func (r *Reader) parseHeader(line []byte) (Header, error) {
 	return h, nil
 }
 
-// DecodeHeader decodes one header line (without its "\n") and checks it with
-// Header.Check. The line must be valid UTF-8 holding exactly one JSON object with
-// no fields other than Header's.
+// DecodeHeader decodes one header line (without its "\n") strictly (see
+// strictjson.Decode: valid UTF-8, one JSON object, exactly Header's keys with
+// none repeated, no null, the always-written fields present) and checks it with
+// Header.Check. It does not apply Limits.
 func DecodeHeader(line []byte) (Header, error) {
 	var h Header
-	if err := DecodeStrict(line, &h); err != nil {
-		return Header{}, err
+	if err := strictjson.Decode(line, &h); err != nil {
+		return Header{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if err := h.Check(); err != nil {
 		return Header{}, err

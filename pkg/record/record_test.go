@@ -187,7 +187,7 @@ func TestMalformed(t *testing.T) {
 		{"empty header line", "\n", DefaultLimits(), 1, "empty line"},
 		{"not json", "hello\n", DefaultLimits(), 1, "not a JSON object"},
 		{"bad terminator", ok + "\nabX", DefaultLimits(), 1, "terminator is byte 0x58"},
-		{"second record bad", ok + "\nab\n" + "{}\n", DefaultLimits(), 2, "unsupported version 0"},
+		{"second record bad", ok + "\nab\n" + strings.Replace(ok, `"v":1`, `"v":0`, 1) + "\n\n", DefaultLimits(), 2, "unsupported version 0"},
 		{"version 2", strings.Replace(ok, `"v":1`, `"v":2`, 1) + "\nab\n", DefaultLimits(), 1, "unsupported version 2"},
 		{"unknown kind", strings.Replace(ok, `"group","b`, `"frob","b`, 1) + "\nab\n", DefaultLimits(), 1, `unknown kind "frob"`},
 		{"unknown field", strings.Replace(ok, `{"v":1`, `{"v":1,"x":1`, 1) + "\nab\n", DefaultLimits(), 1, `unknown field "x"`},
@@ -198,16 +198,16 @@ func TestMalformed(t *testing.T) {
 		{"frames sum", strings.Replace(ok, `[2]`, `[1]`, 1) + "\nab\n", DefaultLimits(), 1, "sum to 1, size is 2"},
 		{"negative frame", strings.Replace(ok, `[2]`, `[-1,3]`, 1) + "\nab\n", DefaultLimits(), 1, "negative size"},
 		{"negative size", strings.Replace(strings.Replace(ok, `[2]`, `[]`, 1), `"size":2`, `"size":-2`, 1) + "\n", DefaultLimits(), 1, "negative size -2"},
-		{"size overflow", strings.Replace(ok, `"size":2`, `"size":99999999999999999999`, 1) + "\n", DefaultLimits(), 1, "json"},
+		{"size overflow", strings.Replace(ok, `"size":2`, `"size":99999999999999999999`, 1) + "\n", DefaultLimits(), 1, `field "size": want int64, got number 99999999999999999999`},
 		{"oversized payload", strings.Replace(strings.Replace(ok, `[2]`, `[11]`, 1), `"size":2`, `"size":11`, 1) + "\n", small, 1, "exceeds limit 10"},
 		{"too many frames", strings.Replace(ok, `[2]`, `[1,1,0]`, 1) + "\nab\n", small, 1, "3 frames exceed limit 2"},
 		{"long name", long + "\n\n", small, 1, "broadcast name is 100 bytes, limit 50"},
 		{"group with gap fields", strings.Replace(ok, `"size":2`, `"size":2,"reason":"reset"`, 1) + "\nab\n", DefaultLimits(), 1, "gap fields"},
 		{"timestamps without timescale", strings.Replace(ok, `"size":2`, `"size":2,"timestamps":[5]`, 1) + "\nab\n", DefaultLimits(), 1, "without timescale"},
-		{"gap first after last", `{"v":1,"kind":"gap","broadcast":"b","track":"t","first":5,"last":4,"reason":"reset","received_unix_ms":1}` + "\n\n", DefaultLimits(), 1, "first 5 is after last 4"},
-		{"gap without reason", `{"v":1,"kind":"gap","broadcast":"b","track":"t","first":1,"last":4,"received_unix_ms":1}` + "\n\n", DefaultLimits(), 1, "gap reason"},
-		{"gap bad reason", `{"v":1,"kind":"gap","broadcast":"b","track":"t","reason":"Oops!","received_unix_ms":1}` + "\n\n", DefaultLimits(), 1, "gap reason"},
-		{"gap with size", `{"v":1,"kind":"gap","broadcast":"b","track":"t","size":3,"reason":"reset","received_unix_ms":1}` + "\nabc\n", DefaultLimits(), 1, "group fields"},
+		{"gap first after last", `{"v":1,"kind":"gap","broadcast":"b","track":"t","group":0,"size":0,"first":5,"last":4,"reason":"reset","received_unix_ms":1}` + "\n\n", DefaultLimits(), 1, "first 5 is after last 4"},
+		{"gap without reason", `{"v":1,"kind":"gap","broadcast":"b","track":"t","group":0,"size":0,"first":1,"last":4,"received_unix_ms":1}` + "\n\n", DefaultLimits(), 1, "gap reason"},
+		{"gap bad reason", `{"v":1,"kind":"gap","broadcast":"b","track":"t","group":0,"size":0,"reason":"Oops!","received_unix_ms":1}` + "\n\n", DefaultLimits(), 1, "gap reason"},
+		{"gap with size", `{"v":1,"kind":"gap","broadcast":"b","track":"t","group":0,"size":3,"reason":"reset","received_unix_ms":1}` + "\nabc\n", DefaultLimits(), 1, "group fields"},
 		{"header too long", `{"v":1,"kind":"group","broadcast":"` + strings.Repeat("x", 200<<10) + "\"", Limits{MaxPayload: 1, MaxHeaderLine: 100 << 10, MaxName: 1, MaxFrames: 1}, 1, "line too long"},
 	}
 	for _, tt := range tests {
@@ -251,8 +251,8 @@ func TestHeaderLimitBeforeBuffering(t *testing.T) {
 	if !errors.Is(err, ErrLineTooLong) {
 		t.Fatalf("got %v, want ErrLineTooLong", err)
 	}
-	if src.read > DefaultMaxHeaderLine+128<<10 {
-		t.Fatalf("read %d bytes for a %d-byte limit", src.read, DefaultMaxHeaderLine)
+	if src.read > MaxHeaderLine+128<<10 {
+		t.Fatalf("read %d bytes for a %d-byte limit", src.read, MaxHeaderLine)
 	}
 }
 
@@ -349,19 +349,69 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
-func TestDecodeStrictKeys(t *testing.T) {
-	base := `"kind":"gap","broadcast":"b","track":"t","reason":"reset","received_unix_ms":1`
-	tests := []struct{ line, want string }{
-		{`{"v":1,` + base + `}`, ""},
-		{`{"V":1,` + base + `}`, `unknown field "V"`},
-		{`{"v":1,"v":1,` + base + `}`, `repeated field "v"`},
-		{`{"v":1,` + base + `,"frames":[1,[2]]}`, "json"},
-		{`[1]`, "not a JSON object"},
+// TestWriterAndReaderAgreeOnLimits: at each of the format's limits, the writer
+// (moq-sub) writes exactly the headers that the reader (cas-put) accepts.
+func TestWriterAndReaderAgreeOnLimits(t *testing.T) {
+	withName := func(n int) Header { h := group(1); h.Track = strings.Repeat("t", n); return h }
+	withFrames := func(n int) Header { return group(1, make([]int64, n)...) }
+	// withLine pads the broadcast name so that the header encodes to n bytes.
+	withLine := func(n int) Header {
+		h := withFrames(MaxFrames)
+		h.Track = strings.Repeat("\u2028", MaxName/3) // 6 bytes encoded for 3
+		h.Timescale, h.Timestamps = 1, make([]int64, MaxFrames)
+		for i := range h.Timestamps {
+			h.Timestamps[i] = 1e9
+		}
+		h.Broadcast = ""
+		h.Broadcast = strings.Repeat("b", n-encodedLen(&h))
+		if encodedLen(&h) != n || len(h.Broadcast) > MaxName {
+			t.Fatalf("test header: %d bytes encoded, name %d bytes", encodedLen(&h), len(h.Broadcast))
+		}
+		return h
 	}
+	tests := []struct {
+		name string
+		h    Header
+		ok   bool
+	}{
+		{"longest name", withName(MaxName), true},
+		{"name too long", withName(MaxName + 1), false},
+		{"most frames", withFrames(MaxFrames), true},
+		{"too many frames", withFrames(MaxFrames + 1), false},
+		{"longest header", withLine(MaxHeaderLine), true},
+		{"header too long", withLine(MaxHeaderLine + 1), false},
+	}
+	limits := DefaultLimits()
+	limits.MaxPayload = 1 << 62
 	for _, tt := range tests {
-		_, err := DecodeHeader([]byte(tt.line))
-		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("DecodeHeader(%s) = %v, want %q", tt.line, err, tt.want)
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			werr := NewWriter(&buf).WriteGroup(tt.h, bytes.NewReader(nil))
+			if (werr == nil) != tt.ok || !tt.ok && buf.Len() > 0 {
+				t.Fatalf("writer: %v after %d bytes, want ok=%v and nothing written on error", werr, buf.Len(), tt.ok)
+			}
+			// The reader, given the line the writer would have written.
+			var line bytes.Buffer
+			if err := EncodeLine(&line, tt.h); err != nil {
+				t.Fatal(err)
+			}
+			_, rerr := readAll(t, append(line.Bytes(), '\n'), limits)
+			if rerr == io.EOF != tt.ok || !tt.ok && !errors.Is(rerr, ErrMalformed) {
+				t.Fatalf("reader: %v, want ok=%v (writer said %v)", rerr, tt.ok, werr)
+			}
+		})
+	}
+}
+
+func TestLimitsAboveTheFormatAreRefused(t *testing.T) {
+	for _, l := range []Limits{
+		{MaxPayload: 1, MaxHeaderLine: MaxHeaderLine + 1, MaxName: 1, MaxFrames: 1},
+		{MaxPayload: 1, MaxHeaderLine: 1, MaxName: MaxName + 1, MaxFrames: 1},
+		{MaxPayload: 1, MaxHeaderLine: 1, MaxName: 1, MaxFrames: MaxFrames + 1},
+		{MaxPayload: 0, MaxHeaderLine: 1, MaxName: 1, MaxFrames: 1},
+	} {
+		if _, err := NewReader(strings.NewReader(""), l); err == nil {
+			t.Errorf("NewReader accepted limits %+v", l)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
@@ -10,13 +11,37 @@ import (
 // manifest line, as opposed to an error reading or writing it.
 var ErrMalformed = errors.New("malformed record")
 
-// Limits bound what a Reader accepts. Every field must be positive; DefaultLimits
-// gives the documented defaults (docs/record-framing.md).
+// The format's limits (docs/record-framing.md, "Limits"). They are constants
+// because the next stage depends on them: a manifest line holds a header plus
+// the object fields cas-put adds, and manifest.MaxLine is derived from
+// MaxHeaderLine, so every header a Reader accepts fits a manifest line. A
+// Reader may apply lower limits (Limits), never higher ones.
+const (
+	// MaxHeaderLine bounds a header line in bytes, without its "\n": both the
+	// line as read and the header as EncodeLine writes it (the form cas-put
+	// prints), which can be longer, e.g. U+2028 in a name becomes "\u2028".
+	MaxHeaderLine = 1 << 20 // 1 MiB
+	// MaxName bounds a broadcast or track name, in bytes.
+	MaxName = 64 << 10 // 64 KiB
+	// MaxFrames bounds the number of frames (and timestamps) of one group.
+	MaxFrames = 65536
+	// MaxReason bounds a gap reason; reasons are short kebab-case words.
+	MaxReason = 64
+)
+
+// DefaultMaxPayload is the default payload limit (cas-put --max-payload). Unlike
+// the limits above it is policy, not format: a manifest line does not depend on it.
+const DefaultMaxPayload = 256 << 20 // 256 MiB
+
+// Limits bound what a Reader accepts. Every field must be positive, and all but
+// MaxPayload at most the format's limit of the same name; DefaultLimits gives
+// the format's limits and the default payload limit.
 type Limits struct {
 	// MaxPayload is the largest payload (Size) accepted, in bytes.
 	MaxPayload int64
 	// MaxHeaderLine is the longest header line accepted, in bytes, excluding the
-	// terminating "\n". It is checked before more of the line is buffered.
+	// terminating "\n". It is checked before more of the line is buffered, and
+	// again on the header's encoding.
 	MaxHeaderLine int
 	// MaxName is the longest broadcast or track name accepted, in bytes.
 	MaxName int
@@ -24,23 +49,22 @@ type Limits struct {
 	MaxFrames int
 }
 
-// Default limits.
-const (
-	DefaultMaxPayload    = 256 << 20 // 256 MiB
-	DefaultMaxHeaderLine = 1 << 20   // 1 MiB
-	DefaultMaxName       = 64 << 10  // 64 KiB
-	DefaultMaxFrames     = 65536
-	// maxReasonLen bounds a gap reason; reasons are short kebab-case words.
-	maxReasonLen = 64
-)
-
-// DefaultLimits returns the default limits.
+// DefaultLimits returns the format's limits and the default payload limit.
 func DefaultLimits() Limits {
+	l := FormatLimits()
+	l.MaxPayload = DefaultMaxPayload
+	return l
+}
+
+// FormatLimits returns the format's limits, with no payload limit: what every
+// stage must accept whatever its payload policy. A header that passes
+// Header.Check and FormatLimits().Check can be written, read and indexed.
+func FormatLimits() Limits {
 	return Limits{
-		MaxPayload:    DefaultMaxPayload,
-		MaxHeaderLine: DefaultMaxHeaderLine,
-		MaxName:       DefaultMaxName,
-		MaxFrames:     DefaultMaxFrames,
+		MaxPayload:    math.MaxInt64,
+		MaxHeaderLine: MaxHeaderLine,
+		MaxName:       MaxName,
+		MaxFrames:     MaxFrames,
 	}
 }
 
@@ -122,8 +146,8 @@ func (h *Header) checkGap() error {
 	if h.First > h.Last {
 		return malformed("gap first %d is after last %d", h.First, h.Last)
 	}
-	if h.Reason == "" || len(h.Reason) > maxReasonLen {
-		return malformed("gap reason must be 1..%d bytes", maxReasonLen)
+	if h.Reason == "" || len(h.Reason) > MaxReason {
+		return malformed("gap reason must be 1..%d bytes", MaxReason)
 	}
 	for i := 0; i < len(h.Reason); i++ {
 		c := h.Reason[i]
@@ -136,6 +160,14 @@ func (h *Header) checkGap() error {
 
 // Check applies the limits to a header that passed Header.Check.
 func (l Limits) Check(h *Header) error {
+	if err := l.checkFields(h); err != nil {
+		return err
+	}
+	return l.checkEncodedLen(encodedLen(h))
+}
+
+// checkFields applies the limits on names, size and frames.
+func (l Limits) checkFields(h *Header) error {
 	if len(h.Broadcast) > l.MaxName {
 		return malformed("broadcast name is %d bytes, limit %d", len(h.Broadcast), l.MaxName)
 	}
@@ -151,9 +183,38 @@ func (l Limits) Check(h *Header) error {
 	return nil
 }
 
+// checkEncodedLen applies MaxHeaderLine to the length of a header's encoding
+// (without "\n").
+func (l Limits) checkEncodedLen(n int) error {
+	if n > l.MaxHeaderLine {
+		return malformed("header encodes to %d bytes, limit %d", n, l.MaxHeaderLine)
+	}
+	return nil
+}
+
+// encodedLen is the length of h's line as EncodeLine writes it, without "\n".
+func encodedLen(h *Header) int {
+	var n byteCounter
+	if err := EncodeLine(&n, h); err != nil {
+		panic(err) // a Header has no field that can fail to encode
+	}
+	return int(n) - 1
+}
+
+type byteCounter int
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
+}
+
 func (l Limits) validate() error {
 	if l.MaxPayload <= 0 || l.MaxHeaderLine <= 0 || l.MaxName <= 0 || l.MaxFrames <= 0 {
 		return fmt.Errorf("record: every limit must be positive: %+v", l)
+	}
+	if l.MaxHeaderLine > MaxHeaderLine || l.MaxName > MaxName || l.MaxFrames > MaxFrames {
+		return fmt.Errorf("record: limits above the format's (header line %d, name %d, frames %d): %+v",
+			MaxHeaderLine, MaxName, MaxFrames, l)
 	}
 	return nil
 }

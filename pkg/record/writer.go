@@ -40,14 +40,23 @@ func (w *Writer) write(h Header, payload io.Reader) error {
 	if w.err != nil {
 		return w.err
 	}
-	// A header that fails Check is refused before anything is written, so the
-	// stream stays usable.
+	// A header that a Reader with the format's limits would reject is refused
+	// before anything is written, so the stream stays usable.
 	if err := h.Check(); err != nil {
+		return fmt.Errorf("record: write: %w", err)
+	}
+	// The payload size is not limited here: the subscriber applies its own
+	// limit and writes too-large gaps.
+	limits := FormatLimits()
+	if err := limits.checkFields(&h); err != nil {
 		return fmt.Errorf("record: write: %w", err)
 	}
 	w.buf.Reset()
 	if err := EncodeLine(&w.buf, h); err != nil {
 		return err
+	}
+	if err := limits.checkEncodedLen(w.buf.Len() - 1); err != nil {
+		return fmt.Errorf("record: write: %w", err)
 	}
 	if _, err := w.w.Write(w.buf.Bytes()); err != nil {
 		return w.fail(fmt.Errorf("write header: %w", err))
