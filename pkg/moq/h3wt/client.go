@@ -24,6 +24,7 @@ import (
 
 	"github.com/dunglas/httpsfv"
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/quicvarint"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
@@ -147,7 +148,7 @@ func (s *Session) handshake(ctx context.Context, u *url.URL, protocols []string)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = req.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	rsp, err := readHeaders(byteReader{req})
+	rsp, err := readHeaders(quicvarint.NewReader(req))
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
@@ -179,7 +180,7 @@ func (e *StatusError) Error() string { return "h3wt: CONNECT refused with status
 // watchConnect ends the session when the CONNECT stream closes or carries a
 // CLOSE_WEBTRANSPORT_SESSION capsule.
 func (s *Session) watchConnect() {
-	r := byteReader{s.connect}
+	r := quicvarint.NewReader(s.connect)
 	for {
 		typ, n, err := readFrameHeader(r, maxSkippedFrameSize)
 		if err != nil {
@@ -211,7 +212,7 @@ func (s *Session) acceptUni() {
 
 func (s *Session) handleUni(str *quic.ReceiveStream) {
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
-	r := byteReader{str}
+	r := quicvarint.NewReader(str)
 	typ, err := wire.ReadVarint(r)
 	if err != nil {
 		str.CancelRead(errH3StreamCreation)
@@ -262,7 +263,7 @@ func (s *Session) acceptBidi() {
 
 func (s *Session) handleBidi(str *quic.Stream) {
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
-	r := byteReader{str}
+	r := quicvarint.NewReader(str)
 	typ, err := wire.ReadVarint(r)
 	if err == nil && typ == frameWTBidi {
 		var id uint64
@@ -353,16 +354,4 @@ func (s *Session) CloseWithError(code uint32, msg string) error {
 	}
 	s.cancel(errors.New("webtransport session closed locally"))
 	return s.conn.CloseWithError(errH3NoError, "")
-}
-
-// byteReader reads a quic stream one byte at a time for the few header varints
-// that precede a stream's payload, so nothing is buffered past them.
-type byteReader struct{ io.Reader }
-
-func (r byteReader) ReadByte() (byte, error) {
-	var b [1]byte
-	if _, err := io.ReadFull(r.Reader, b[:]); err != nil {
-		return 0, err
-	}
-	return b[0], nil
 }
