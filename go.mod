@@ -3,9 +3,10 @@ module github.com/every-channel/ec-node
 go 1.26.0
 
 // Why each direct dependency is here:
-//   quic-go, qpack, httpsfv: pkg/moq/h3wt, our WebTransport client. No webtransport-go
-//     release handshakes with moq-relay as a client (docs/moq.md), so the client speaks
-//     HTTP/3 extended CONNECT itself on quic-go; qpack encodes its headers, httpsfv the
+//   quic-go, httpsfv: pkg/moq/h3wt, our WebTransport client. No webtransport-go
+//     release handshakes with moq-relay as a client (docs/moq.md), so the client opens
+//     the session itself over quic-go's http3 (raw client connection, extended
+//     CONNECT, the WebTransport SETTINGS moq-relay checks); httpsfv encodes the
 //     WT-Available-Protocols structured field.
 //   webtransport-go v0.10.0: the server side of pkg/moq/moqtest, the in-repo stand-in
 //     relay for unit tests: an independent WebTransport implementation to test against.
@@ -13,7 +14,7 @@ go 1.26.0
 //     docs/cas-layout.md). urfave/cli/v2: command lines. x/sys: renameat2, flock.
 require (
 	github.com/dunglas/httpsfv v1.1.0
-	github.com/quic-go/qpack v0.6.0
+	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0
 	github.com/quic-go/webtransport-go v0.10.0
 	github.com/urfave/cli/v2 v2.27.7

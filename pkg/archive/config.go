@@ -24,7 +24,7 @@ type Config struct {
 	// (nil: DefaultTracks).
 	FallbackTracks []string
 
-	Store       *cas.Local
+	Store       cas.Store
 	ManifestDir string
 
 	Dial moq.DialOptions

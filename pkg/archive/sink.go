@@ -35,7 +35,4 @@ type GroupWriter interface {
 type Stored struct {
 	// New is false when the payload was already in the store (a dedup hit).
 	New bool
-	// Duplicate is true when the manifest already held this very record (a
-	// group re-sent after a reconnect): nothing was appended.
-	Duplicate bool
 }

@@ -2,10 +2,13 @@ package archive
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +46,7 @@ func manifestHeaders(t *testing.T, dir, broadcast, track string) []record.Header
 }
 
 // runUntil runs Run against relay until the video0.m4s manifest holds n lines.
-func runUntil(t *testing.T, relay *fakeRelay, store *cas.Local, manifests string, n int) {
+func runUntil(t *testing.T, relay *fakeRelay, store cas.Store, manifests string, n int) {
 	t.Helper()
 	old := dialSession
 	dialSession = relay.dial
@@ -119,5 +122,96 @@ func TestRunStoresAndResumesWithoutDuplicates(t *testing.T) {
 	}
 	if st.Broadcast != "bbb" || st.State != "stopped" || st.Groups != 1 || strings.Contains(st.Relay, "secret") {
 		t.Errorf("status = %+v; want 1 group, stopped, relay without the token", st)
+	}
+}
+
+// failingStore fails the first commit of an object holding poison.
+type failingStore struct {
+	*cas.Memory
+	poison []byte
+	mu     sync.Mutex
+	failed bool
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (s *failingStore) Create(ctx context.Context) (cas.Writer, error) {
+	w, err := s.Memory.Create(ctx)
+	return &failingWriter{Writer: w, s: s}, err
+}
+
+type failingWriter struct {
+	cas.Writer
+	s   *failingStore
+	buf bytes.Buffer
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	return w.Writer.Write(p)
+}
+
+func (w *failingWriter) Commit() (cas.PutResult, error) {
+	w.s.mu.Lock()
+	fail := !w.s.failed && bytes.Equal(w.buf.Bytes(), w.s.poison)
+	w.s.failed = w.s.failed || fail
+	w.s.mu.Unlock()
+	if fail {
+		w.Writer.Abort()
+		return cas.PutResult{}, errDiskFull
+	}
+	return w.Writer.Commit()
+}
+
+// A group whose commit fails becomes a store-failed gap, the session ends, and
+// the worker resumes storing (through a fresh commit queue) once it reconnects.
+func TestRunRecordsStoreFailureAndResumes(t *testing.T) {
+	root := t.TempDir()
+	manifests := root + "/manifests"
+	payload := func(seq uint64) [][]byte { return [][]byte{[]byte("moof"), {byte(seq)}} }
+	store := &failingStore{Memory: cas.NewMemory(), poison: []byte{'m', 'o', 'o', 'f', 2}}
+
+	old := dialSession
+	relay := newFakeRelay("video0.m4s")
+	dialSession = relay.dial
+	defer func() { dialSession = old }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			RelayURL: "https://relay.test/anon", Broadcast: "bbb", Tracks: []string{"video0.m4s"},
+			Store: store, ManifestDir: manifests, MinBackoff: time.Millisecond,
+		})
+	}()
+	waitLines := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(manifestHeaders(t, manifests, "bbb", "video0.m4s")) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out with %v", summary(manifestHeaders(t, manifests, "bbb", "video0.m4s")))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// One group at a time, so that no other group is queued behind the failure.
+	for seq, lines := range []int{1, 2, 3, 4} {
+		relay.tracks["video0.m4s"] <- fakeGroup{seq: uint64(seq), frames: payload(uint64(seq))}
+		waitLines(lines)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	got := summary(manifestHeaders(t, manifests, "bbb", "video0.m4s"))
+	want := []string{"video0.m4s:0", "video0.m4s:1", "video0.m4s:gap:2-2:store-failed", "video0.m4s:3"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("manifest = %q\nwant       %q", got, want)
+	}
+	if relay.sessions < 2 {
+		t.Errorf("%d sessions: the store failure did not end the session", relay.sessions)
+	}
+	if n := store.Len(); n != 3 {
+		t.Errorf("%d objects stored, want 3", n)
 	}
 }

@@ -5,7 +5,8 @@
 //
 // The layout is the deployed one (ECP-0070) and is specified in docs/cas-layout.md.
 // Store is the small interface the archiver writes through, so that a later object
-// store (S3-compatible, sharded across hosts) can stand in for the local one.
+// store (S3-compatible, sharded across hosts) can stand in for the local one;
+// package castest is the conformance suite every implementation passes.
 package cas
 
 import (
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sync"
 )
 
 // IDSize is the size in bytes of an object id (BLAKE3-256).
@@ -63,19 +65,60 @@ type PutResult struct {
 	New bool
 }
 
-// Store is a durable content-addressed store.
+// Store is a durable content-addressed store. Every method is safe for concurrent
+// use; Local is one on a filesystem, Memory one in process memory. castest.Run is
+// the suite every Store passes.
 type Store interface {
-	// Put reads r to EOF and stores its bytes. When Put returns nil, the object
-	// is durable: a crash at any later moment leaves it complete under its name.
-	// On error nothing is published under any name. Safe for concurrent use, also
-	// by several processes sharing one root.
-	Put(ctx context.Context, r io.Reader) (PutResult, error)
-	// Open returns the object's bytes. The caller closes the reader.
+	// Create starts a new object: its bytes are written to the returned Writer,
+	// hashed as they stream, and published under their id by Commit. ctx bounds
+	// the whole write: once it is done, Write and Commit fail and nothing is
+	// published.
+	Create(ctx context.Context) (Writer, error)
+	// Open returns the object's bytes, or an error satisfying
+	// errors.Is(err, fs.ErrNotExist) when it is absent. The caller closes the
+	// reader.
 	Open(ctx context.Context, id ID) (io.ReadCloser, error)
 	// Stat returns the object's size, or an error satisfying
 	// errors.Is(err, fs.ErrNotExist) when it is absent.
 	Stat(ctx context.Context, id ID) (size int64, err error)
 }
+
+// Writer streams one object into a Store. Memory held by a writer does not grow
+// with the object's size, unless the store itself is in memory. A Writer is used
+// by one goroutine at a time.
+type Writer interface {
+	// Write appends to the object. After an error every later Write and Commit
+	// fails.
+	io.Writer
+	// Commit publishes the object under its id. When Commit returns nil the
+	// object is durable: a crash at any later moment leaves it complete under
+	// its name. If the object was already stored (a dedup hit) New is false; of
+	// several writers committing the same bytes at once, exactly one reports
+	// New. On error nothing is published.
+	Commit() (PutResult, error)
+	// Abort discards the object. Abort after Commit does nothing, so
+	// `defer w.Abort()` is always safe.
+	Abort() error
+}
+
+// Put stores the bytes of r in s: Create, copy, Commit. Memory stays constant
+// (one pooled copy buffer).
+func Put(ctx context.Context, s Store, r io.Reader) (PutResult, error) {
+	w, err := s.Create(ctx)
+	if err != nil {
+		return PutResult{}, err
+	}
+	defer w.Abort()
+	buf := copyBuffers.Get().(*[]byte)
+	_, err = io.CopyBuffer(w, r, *buf)
+	copyBuffers.Put(buf)
+	if err != nil {
+		return PutResult{}, fmt.Errorf("cas: put: %w", err)
+	}
+	return w.Commit()
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 func truncate(s string) string {
 	if len(s) > 80 {

@@ -113,18 +113,7 @@ func (l *Local) Root() string { return l.root }
 
 // Put stores the bytes of r: Create, copy, Commit.
 func (l *Local) Put(ctx context.Context, r io.Reader) (PutResult, error) {
-	w, err := l.Create(ctx)
-	if err != nil {
-		return PutResult{}, err
-	}
-	defer w.Abort()
-	buf := copyBuffers.Get().(*[]byte)
-	_, err = io.CopyBuffer(w, r, *buf)
-	copyBuffers.Put(buf)
-	if err != nil {
-		return PutResult{}, fmt.Errorf("cas: put: %w", err)
-	}
-	return w.Commit()
+	return Put(ctx, l, r)
 }
 
 // Open returns the object's bytes.

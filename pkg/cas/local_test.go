@@ -414,7 +414,7 @@ func TestCleanTemp(t *testing.T) {
 		t.Fatalf("CleanTemp = %d, %v; want 1 removed", removed, err)
 	}
 	left := strings.Join(tempFiles(t, s), " ")
-	for _, want := range []string{TempPrefix + "recent", "not-ours", filepath.Base(live.tmp)} {
+	for _, want := range []string{TempPrefix + "recent", "not-ours", filepath.Base(live.(*ObjectWriter).tmp)} {
 		if !strings.Contains(left, want) {
 			t.Errorf("%s removed; left: %s", want, left)
 		}

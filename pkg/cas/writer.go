@@ -16,8 +16,6 @@ import (
 // linkOnly is set once renameat2(RENAME_NOREPLACE) turned out to be unsupported.
 var linkOnly atomic.Bool
 
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
-
 var errWriterDone = errors.New("cas: object writer already committed or aborted")
 
 // ObjectWriter streams one object into a temp file while hashing it. Memory does
@@ -38,7 +36,7 @@ type ObjectWriter struct {
 // Create starts a new object. The temp file lives in TempDir, on the same
 // filesystem as every shard, because the shard is known only once the last byte
 // has been hashed.
-func (l *Local) Create(ctx context.Context) (*ObjectWriter, error) {
+func (l *Local) Create(ctx context.Context) (Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cas: create: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/commit"
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 	"github.com/urfave/cli/v2"
@@ -112,14 +113,14 @@ func putFiles(ctx context.Context, prog string, store cas.Store, st Streams, nam
 
 func putFile(ctx context.Context, store cas.Store, stdin io.Reader, name string) (cas.PutResult, error) {
 	if name == "-" {
-		return store.Put(ctx, stdin)
+		return cas.Put(ctx, store, stdin)
 	}
 	f, err := os.Open(name)
 	if err != nil {
 		return cas.PutResult{}, err
 	}
 	defer f.Close()
-	return store.Put(ctx, f)
+	return cas.Put(ctx, store, f)
 }
 
 // b3sumLine formats a line as b3sum 1.x does: the name is converted to UTF-8
@@ -191,24 +192,20 @@ func invalidPrefixLen(p string) int {
 }
 
 // putRecords stores the payloads of the record stream on st.Stdin and prints a
-// manifest entry per record. Payloads stream into the store one at a time (the
-// stream is sequential); their commits, which wait for fsync, run concurrently,
-// at most jobs at once, and their entries are printed in input order.
-func putRecords(ctx context.Context, log *slog.Logger, store *cas.Local, st Streams, limits record.Limits, jobs int) error {
+// manifest entry per record, through a commit.Queue: payloads stream into the
+// store one at a time (the stream is sequential), their commits run concurrently,
+// at most jobs at once, and each entry is printed in input order once its object
+// is durable. The first failure stops the stream.
+func putRecords(ctx context.Context, log *slog.Logger, store cas.Store, st Streams, limits record.Limits, jobs int) error {
 	rd, err := record.NewReader(st.Stdin, limits)
 	if err != nil {
 		return withExit(ExitUsage, err)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	start := time.Now()
-	queue := make(chan *pendingEntry, jobs)
-	printed := make(chan recordStats, 1)
-	go func() { printed <- printEntries(st.Stdout, queue, cancel) }()
-
+	printer := &entryPrinter{out: bufio.NewWriterSize(st.Stdout, 64<<10)}
+	queue := commit.NewQueue(store, jobs, printer.print)
 	var readErr error
-	buf := make([]byte, 256<<10)
-	for ctx.Err() == nil {
+	for queue.Err() == nil {
 		h, payload, err := rd.Next()
 		if err == io.EOF {
 			break
@@ -217,48 +214,37 @@ func putRecords(ctx context.Context, log *slog.Logger, store *cas.Local, st Stre
 			readErr = classifyRecordErr(err)
 			break
 		}
-		p := &pendingEntry{entry: manifest.Entry{Header: h}, done: make(chan struct{})}
 		if h.Kind == record.KindGap {
 			// Reading the (empty) payload checks the record's terminator.
-			if _, err := io.Copy(io.Discard, payload); err != nil {
-				readErr = classifyRecordErr(err)
-				break
+			if _, err = io.Copy(io.Discard, payload); err == nil {
+				_, err = queue.Add(h, nil)
 			}
-			close(p.done)
-			queue <- p
-			continue
+		} else {
+			_, err = queue.Put(ctx, h, payload)
 		}
-		w, err := store.Create(ctx)
+		if errors.Is(err, commit.ErrStopped) {
+			break // the failure is Close's to report
+		}
 		if err != nil {
-			readErr = withExit(ExitIOErr, err)
-			break
-		}
-		if _, err := io.CopyBuffer(w, payload, buf); err != nil {
-			w.Abort()
 			readErr = classifyRecordErr(err)
 			break
 		}
-		queue <- p // blocks while jobs entries are pending: bounds commits in flight
-		go func() {
-			defer close(p.done)
-			res, err := w.Commit()
-			if err != nil {
-				p.err = fmt.Errorf("record group %d: %w", h.Group, err)
-				return
-			}
-			p.entry.BLAKE3, p.entry.Path, p.entry.New = res.ID.String(), res.Path, &res.New
-		}()
 	}
-	close(queue)
-	stats := <-printed
-	log.Info("cas-put: records done", "records", stats.records, "groups", stats.groups, "gaps", stats.gaps,
-		"new_objects", stats.newObjects, "bytes", stats.bytes, "elapsed", time.Since(start).Round(time.Millisecond))
-	if cause := context.Cause(ctx); stats.err == nil && readErr == nil && cause != nil {
-		return withExit(ExitTempFail, cause)
+	stopErr := queue.Close()
+	if err := printer.out.Flush(); err != nil && stopErr == nil {
+		stopErr = fmt.Errorf("write output: %w", err)
 	}
-	return errors.Join(readErr, stats.err)
+	if stopErr != nil {
+		stopErr = withExit(ExitIOErr, stopErr)
+	}
+	s := printer.stats
+	log.Info("cas-put: records done", "records", s.records, "groups", s.groups, "gaps", s.gaps,
+		"new_objects", s.newObjects, "bytes", s.bytes, "elapsed", time.Since(start).Round(time.Millisecond))
+	return errors.Join(readErr, stopErr)
 }
 
+// classifyRecordErr gives a failure reading or storing a record its exit status:
+// a malformed record is bad input, anything else an I/O error.
 func classifyRecordErr(err error) error {
 	if errors.Is(err, record.ErrMalformed) {
 		return withExit(ExitDataErr, err)
@@ -266,61 +252,39 @@ func classifyRecordErr(err error) error {
 	return withExit(ExitIOErr, err)
 }
 
-// pendingEntry is a record's entry, complete once done is closed (err unset).
-type pendingEntry struct {
-	entry manifest.Entry
-	err   error
-	done  chan struct{}
+// entryPrinter prints the entries a commit.Queue delivers as manifest lines,
+// flushing whenever no further entry is ready, so a line leaves as soon as its
+// object is durable.
+type entryPrinter struct {
+	out   *bufio.Writer
+	line  []byte
+	stats struct {
+		records, groups, gaps, newObjects int
+		bytes                             int64
+	}
 }
 
-type recordStats struct {
-	records, groups, gaps, newObjects int
-	bytes                             int64
-	err                               error
-}
-
-// printEntries prints entries in queue order as each completes, flushing whenever
-// no further entry is waiting, so a line leaves as soon as its object is durable.
-// After the first failure it prints nothing more and cancels the producer.
-func printEntries(w io.Writer, queue <-chan *pendingEntry, cancel context.CancelCauseFunc) recordStats {
-	out := bufio.NewWriterSize(w, 64<<10)
-	var s recordStats
-	var line []byte
-	for p := range queue {
-		<-p.done
-		if s.err != nil {
-			continue
-		}
-		if p.err != nil {
-			s.err = withExit(ExitIOErr, p.err)
-			cancel(p.err)
-			continue
-		}
-		var err error
-		if line, err = manifest.AppendLine(line[:0], p.entry); err == nil {
-			_, err = out.Write(line)
-		}
-		if err == nil && len(queue) == 0 {
-			err = out.Flush()
-		}
-		if err != nil {
-			s.err = withExit(ExitIOErr, fmt.Errorf("write output: %w", err))
-			cancel(s.err)
-			continue
-		}
-		s.records++
-		if p.entry.Kind == record.KindGap {
-			s.gaps++
-			continue
-		}
-		s.groups++
-		s.bytes += p.entry.Size
-		if *p.entry.New {
-			s.newObjects++
-		}
+func (p *entryPrinter) print(e manifest.Entry, more bool) error {
+	line, err := manifest.AppendLine(p.line[:0], e)
+	p.line = line
+	if err == nil {
+		_, err = p.out.Write(line)
 	}
-	if err := out.Flush(); err != nil && s.err == nil {
-		s.err = withExit(ExitIOErr, fmt.Errorf("write output: %w", err))
+	if err == nil && !more {
+		err = p.out.Flush()
 	}
-	return s
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	p.stats.records++
+	if e.Kind == record.KindGap {
+		p.stats.gaps++
+		return nil
+	}
+	p.stats.groups++
+	p.stats.bytes += e.Size
+	if *e.New {
+		p.stats.newObjects++
+	}
+	return nil
 }

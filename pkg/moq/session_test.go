@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/every-channel/ec-node/pkg/moq"
+	"github.com/every-channel/ec-node/pkg/moq/h3wt"
 	"github.com/every-channel/ec-node/pkg/moq/moqtest"
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
@@ -260,3 +261,21 @@ func TestGoroutinesReleased(t *testing.T) {
 }
 
 var _ = wire.Lite03
+
+// A relay that closes the WebTransport session says why with a
+// CLOSE_WEBTRANSPORT_SESSION capsule; the session's error carries its code.
+func TestSessionClosedByRelayReportsCode(t *testing.T) {
+	s := startStandIn(t, []string{"moq-lite-03"}, func(p *moqtest.Peer) {
+		_ = p.Session.CloseWithError(0x7, "going away")
+	})
+	sess := dial(t, s, []string{"moq-lite-03"})
+	select {
+	case <-sess.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("session not ended by the relay's close")
+	}
+	var closed *h3wt.SessionError
+	if !errors.As(sess.Err(), &closed) || closed.Code != 0x7 || closed.Message != "going away" {
+		t.Fatalf("session error %v, want the relay's code 0x7 and message", sess.Err())
+	}
+}

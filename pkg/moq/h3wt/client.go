@@ -1,15 +1,17 @@
-// Package h3wt is a minimal WebTransport-over-HTTP/3 client on quic-go, built
-// to the handshake moq-relay's web-transport stack (web-transport-proto 0.6.2)
-// accepts: extended CONNECT with `:protocol webtransport`, and a client SETTINGS
-// frame that enables WebTransport (ENABLE_WEBTRANSPORT 0x2b603742 or
-// WEBTRANSPORT_MAX_SESSIONS 0xc671706a) plus H3 datagrams.
+// Package h3wt is a minimal WebTransport-over-HTTP/3 client on quic-go's http3,
+// built to the handshake moq-relay's web-transport stack (web-transport-proto
+// 0.6.2) accepts: extended CONNECT with `:protocol webtransport`, and a client
+// SETTINGS frame that enables WebTransport (ENABLE_WEBTRANSPORT 0x2b603742 or
+// WEBTRANSPORT_MAX_SESSIONS 0xc671706a) plus H3 datagrams. http3 does HTTP/3
+// (control stream, SETTINGS, QPACK, the CONNECT request, capsules); this package
+// adds the WebTransport stream headers, error codes and session lifetime.
 //
 // It exists because no release of github.com/quic-go/webtransport-go passes
 // that check as a client: v0.10.0 sends the right CONNECT but no WebTransport
 // setting in its client SETTINGS (moq-relay answers "WebTransport is not
 // supported"), and v0.11+ send `:protocol webtransport-h3` and only the
-// draft-15 setting. It implements one session per QUIC connection and nothing
-// else of HTTP/3; datagrams are not used.
+// draft-15 setting. It implements one session per QUIC connection; datagrams
+// are not used.
 package h3wt
 
 import (
@@ -18,12 +20,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/dunglas/httpsfv"
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/quicvarint"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
@@ -47,7 +53,8 @@ func (e *SessionError) Error() string {
 // Session is one WebTransport session, owning its QUIC connection.
 type Session struct {
 	conn     *quic.Conn
-	connect  *quic.Stream
+	h3       *http3.RawClientConn
+	connect  *http3.RequestStream
 	id       atomic.Int64
 	protocol string
 
@@ -55,8 +62,6 @@ type Session struct {
 	cancel context.CancelCauseFunc
 	bidi   chan *Stream
 	uni    chan *ReceiveStream
-
-	settings chan map[uint64]uint64
 }
 
 // Dial connects to rawURL (https) and opens a WebTransport session, offering
@@ -78,8 +83,12 @@ func Dial(ctx context.Context, rawURL string, tlsConf *tls.Config, qconf *quic.C
 	if err != nil {
 		return nil, fmt.Errorf("h3wt: QUIC: %w", err)
 	}
-	s := &Session{conn: conn, bidi: make(chan *Stream, acceptQueue), uni: make(chan *ReceiveStream, acceptQueue),
-		settings: make(chan map[uint64]uint64, 1)}
+	// http3 speaks HTTP/3 (control stream, SETTINGS, QPACK); the WebTransport
+	// settings moq-relay checks are added to its SETTINGS.
+	tr := &http3.Transport{EnableDatagrams: true, DisableCompression: true,
+		AdditionalSettings: map[uint64]uint64{settingEnableWebTransport: 1, settingWTMaxSessions: 1}}
+	s := &Session{conn: conn, h3: tr.NewRawClientConn(conn),
+		bidi: make(chan *Stream, acceptQueue), uni: make(chan *ReceiveStream, acceptQueue)}
 	s.id.Store(-1)
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	context.AfterFunc(conn.Context(), func() { s.cancel(context.Cause(conn.Context())) })
@@ -91,46 +100,30 @@ func Dial(ctx context.Context, rawURL string, tlsConf *tls.Config, qconf *quic.C
 }
 
 func (s *Session) handshake(ctx context.Context, u *url.URL, protocols []string) error {
-	control, err := s.conn.OpenUniStreamSync(ctx)
-	if err != nil {
-		return fmt.Errorf("h3wt: open control stream: %w", err)
-	}
-	if _, err := control.Write(clientSettings()); err != nil {
-		return fmt.Errorf("h3wt: send SETTINGS: %w", err)
-	}
 	go s.acceptUni()
 	go s.acceptBidi()
-
-	var settings map[uint64]uint64
 	select {
-	case settings = <-s.settings:
+	case <-s.h3.ReceivedSettings():
 	case <-ctx.Done():
 		return fmt.Errorf("h3wt: waiting for SETTINGS: %w", ctx.Err())
 	case <-s.ctx.Done():
 		return fmt.Errorf("h3wt: waiting for SETTINGS: %w", context.Cause(s.ctx))
 	}
-	if settings[settingEnableConnectProtocol] != 1 {
+	settings := s.h3.Settings()
+	if !settings.EnableExtendedConnect {
 		return errors.New("h3wt: server does not enable extended CONNECT")
 	}
-	if settings[settingEnableWebTransport] != 1 && settings[settingWTMaxSessions] == 0 {
+	if settings.Other[settingEnableWebTransport] != 1 && settings.Other[settingWTMaxSessions] == 0 {
 		return errors.New("h3wt: server does not enable WebTransport")
 	}
 
-	req, err := s.conn.OpenStreamSync(ctx)
+	req, err := s.h3.OpenRequestStream(ctx)
 	if err != nil {
 		return fmt.Errorf("h3wt: open CONNECT stream: %w", err)
 	}
 	s.connect = req
 	s.id.Store(int64(req.StreamID()))
-	path := u.EscapedPath()
-	if path == "" {
-		path = "/"
-	}
-	if u.RawQuery != "" {
-		path += "?" + u.RawQuery
-	}
-	fields := [][2]string{{":method", "CONNECT"}, {":protocol", "webtransport"}, {":scheme", "https"},
-		{":authority", u.Host}, {":path", path}}
+	hreq := &http.Request{Method: http.MethodConnect, Proto: "webtransport", URL: u, Host: u.Host, Header: http.Header{}}
 	if len(protocols) > 0 {
 		list := httpsfv.List{}
 		for _, p := range protocols {
@@ -140,24 +133,24 @@ func (s *Session) handshake(ctx context.Context, u *url.URL, protocols []string)
 		if err != nil {
 			return fmt.Errorf("h3wt: encode protocols: %w", err)
 		}
-		fields = append(fields, [2]string{"wt-available-protocols", v})
+		hreq.Header.Set("WT-Available-Protocols", v)
 	}
-	if _, err := req.Write(appendFrame(nil, frameHeaders, encodeHeaders(fields))); err != nil {
+	if err := req.SendRequestHeader(hreq); err != nil {
 		return fmt.Errorf("h3wt: send CONNECT: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = req.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	rsp, err := readHeaders(byteReader{req})
+	rsp, err := req.ReadResponse()
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
 		return fmt.Errorf("h3wt: CONNECT: %w", err)
 	}
-	if status := rsp[":status"]; status != "200" {
-		return &StatusError{Status: status}
+	if rsp.StatusCode != http.StatusOK {
+		return &StatusError{Status: strconv.Itoa(rsp.StatusCode)}
 	}
-	if v, ok := rsp["wt-protocol"]; ok {
+	if v := rsp.Header.Get("WT-Protocol"); v != "" {
 		item, err := httpsfv.UnmarshalItem([]string{v})
 		if err != nil {
 			return fmt.Errorf("h3wt: bad wt-protocol %q: %w", v, err)
@@ -179,21 +172,24 @@ func (e *StatusError) Error() string { return "h3wt: CONNECT refused with status
 // watchConnect ends the session when the CONNECT stream closes or carries a
 // CLOSE_WEBTRANSPORT_SESSION capsule.
 func (s *Session) watchConnect() {
-	r := byteReader{s.connect}
+	r := quicvarint.NewReader(s.connect)
 	for {
-		typ, n, err := readFrameHeader(r, maxSkippedFrameSize)
+		typ, body, err := http3.ParseCapsule(r)
 		if err != nil {
 			s.cancel(fmt.Errorf("webtransport session ended: %w", err))
 			return
 		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r, body); err != nil {
+		payload, err := io.ReadAll(io.LimitReader(body, maxCloseCapsuleSize+1))
+		if err == nil {
+			_, err = io.Copy(io.Discard, body) // skip the rest of an unknown capsule
+		}
+		if err != nil {
 			s.cancel(fmt.Errorf("webtransport session ended: %w", err))
 			return
 		}
-		if typ == capsuleCloseSession && len(body) >= 4 && len(body) <= maxCloseCapsuleSize {
-			code := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
-			s.cancel(&SessionError{Code: code, Message: string(body[4:])})
+		if typ == capsuleCloseSession && len(payload) >= 4 && len(payload) <= maxCloseCapsuleSize {
+			code := uint32(payload[0])<<24 | uint32(payload[1])<<16 | uint32(payload[2])<<8 | uint32(payload[3])
+			s.cancel(&SessionError{Code: code, Message: string(payload[4:])})
 			return
 		}
 	}
@@ -209,44 +205,32 @@ func (s *Session) acceptUni() {
 	}
 }
 
+// handleUni routes a peer-opened uni stream: WebTransport streams of this
+// session to AcceptUniStream, HTTP/3's own (control, QPACK) to http3.
 func (s *Session) handleUni(str *quic.ReceiveStream) {
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
-	r := byteReader{str}
-	typ, err := wire.ReadVarint(r)
+	typ, err := quicvarint.Peek(str)
 	if err != nil {
 		str.CancelRead(errH3StreamCreation)
 		return
 	}
-	switch typ {
-	case streamControl:
-		settings, err := readSettings(r)
-		if err != nil {
-			s.conn.CloseWithError(errH3MessageError, "bad SETTINGS")
-			return
-		}
-		select {
-		case s.settings <- settings:
-		default:
-		}
+	if typ != streamWTUni {
 		_ = str.SetReadDeadline(time.Time{})
-		_, _ = io.Copy(io.Discard, str) // the control stream lives as long as the connection
-	case streamQPACKEncoder, streamQPACKDecoder:
-		_ = str.SetReadDeadline(time.Time{})
-		_, _ = io.Copy(io.Discard, str) // we never use the dynamic table
-	case streamWTUni:
-		id, err := wire.ReadVarint(r)
-		if err != nil || int64(id) != s.id.Load() {
-			str.CancelRead(errH3StreamCreation)
-			return
-		}
-		_ = str.SetReadDeadline(time.Time{})
-		select {
-		case s.uni <- &ReceiveStream{str: str}:
-		case <-s.ctx.Done():
-			str.CancelRead(errH3NoError)
-		}
-	default:
+		s.h3.HandleUnidirectionalStream(str)
+		return
+	}
+	r := quicvarint.NewReader(str)
+	_, _ = wire.ReadVarint(r) // the type, peeked above
+	id, err := wire.ReadVarint(r)
+	if err != nil || int64(id) != s.id.Load() {
 		str.CancelRead(errH3StreamCreation)
+		return
+	}
+	_ = str.SetReadDeadline(time.Time{})
+	select {
+	case s.uni <- &ReceiveStream{str: str}:
+	case <-s.ctx.Done():
+		str.CancelRead(errH3NoError)
 	}
 }
 
@@ -262,7 +246,7 @@ func (s *Session) acceptBidi() {
 
 func (s *Session) handleBidi(str *quic.Stream) {
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
-	r := byteReader{str}
+	r := quicvarint.NewReader(str)
 	typ, err := wire.ReadVarint(r)
 	if err == nil && typ == frameWTBidi {
 		var id uint64
@@ -348,21 +332,9 @@ func (s *Session) CloseWithError(code uint32, msg string) error {
 	}
 	if s.connect != nil && s.ctx.Err() == nil {
 		payload := []byte{byte(code >> 24), byte(code >> 16), byte(code >> 8), byte(code)}
-		_, _ = s.connect.Write(appendFrame(nil, capsuleCloseSession, append(payload, msg...)))
+		_ = http3.WriteCapsule(quicvarint.NewWriter(s.connect), capsuleCloseSession, append(payload, msg...))
 		_ = s.connect.Close()
 	}
 	s.cancel(errors.New("webtransport session closed locally"))
 	return s.conn.CloseWithError(errH3NoError, "")
-}
-
-// byteReader reads a quic stream one byte at a time for the few header varints
-// that precede a stream's payload, so nothing is buffered past them.
-type byteReader struct{ io.Reader }
-
-func (r byteReader) ReadByte() (byte, error) {
-	var b [1]byte
-	if _, err := io.ReadFull(r.Reader, b[:]); err != nil {
-		return 0, err
-	}
-	return b[0], nil
 }

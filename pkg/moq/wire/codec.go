@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/quic-go/quic-go/quicvarint"
 )
 
 // encoder accumulates a message body; the first error sticks.
@@ -100,18 +102,10 @@ func (d *decoder) varint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	if len(d.b) == 0 {
+	v, n, err := quicvarint.Parse(d.b)
+	if err != nil { // the body ends before or inside the varint
 		d.fail(io.ErrUnexpectedEOF)
 		return 0
-	}
-	n := 1 << (d.b[0] >> 6)
-	if len(d.b) < n {
-		d.fail(io.ErrUnexpectedEOF)
-		return 0
-	}
-	v := uint64(d.b[0] & 0x3f)
-	for _, c := range d.b[1:n] {
-		v = v<<8 | uint64(c)
 	}
 	d.b = d.b[n:]
 	return v

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/quic-go/quic-go/quicvarint"
 )
 
 // Reader is what decoders read from: a QUIC stream wrapped in a bufio.Reader,
@@ -13,39 +15,39 @@ type Reader interface {
 	io.Reader
 }
 
-// AppendVarint appends v as a QUIC varint. v must be at most MaxVarint.
+// AppendVarint appends v as a QUIC varint. Values over MaxVarint are an error,
+// where quicvarint.Append would panic.
 func AppendVarint(b []byte, v uint64) ([]byte, error) {
-	switch {
-	case v < 1<<6:
-		return append(b, byte(v)), nil
-	case v < 1<<14:
-		return append(b, byte(v>>8)|0x40, byte(v)), nil
-	case v < 1<<30:
-		return append(b, byte(v>>24)|0x80, byte(v>>16), byte(v>>8), byte(v)), nil
-	case v <= MaxVarint:
-		return append(b, byte(v>>56)|0xc0, byte(v>>48), byte(v>>40), byte(v>>32),
-			byte(v>>24), byte(v>>16), byte(v>>8), byte(v)), nil
+	if v > MaxVarint {
+		return b, fmt.Errorf("varint %d: %w", v, ErrTooLarge)
 	}
-	return b, fmt.Errorf("varint %d: %w", v, ErrTooLarge)
+	return quicvarint.Append(b, v), nil
 }
 
 // ReadVarint reads one QUIC varint. It returns io.EOF only if the stream ended
-// before the first byte, and io.ErrUnexpectedEOF if it ended inside the varint.
+// before the first byte, and io.ErrUnexpectedEOF if it ended inside the varint
+// (quicvarint.Read returns io.EOF for both).
 func ReadVarint(r io.ByteReader) (uint64, error) {
-	first, err := r.ReadByte()
-	if err != nil {
-		return 0, err
+	cr := countingByteReader{r: r}
+	v, err := quicvarint.Read(&cr)
+	if err != nil && cr.n > 0 {
+		return 0, noEOF(err)
 	}
-	n := 1 << (first >> 6)
-	v := uint64(first & 0x3f)
-	for i := 1; i < n; i++ {
-		c, err := r.ReadByte()
-		if err != nil {
-			return 0, noEOF(err)
-		}
-		v = v<<8 | uint64(c)
+	return v, err
+}
+
+// countingByteReader counts the bytes read through it.
+type countingByteReader struct {
+	r io.ByteReader
+	n int
+}
+
+func (c *countingByteReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
 	}
-	return v, nil
+	return b, err
 }
 
 // noEOF turns a clean EOF met in the middle of something into an unexpected one.

@@ -178,6 +178,16 @@ func TestVarintBoundaries(t *testing.T) {
 		if err != nil || got != tc.v {
 			t.Errorf("%d: decoded %d, %v", tc.v, got, err)
 		}
+		// A stream that ends inside the varint is truncated, not cleanly ended.
+		for cut := range len(b) {
+			want := io.ErrUnexpectedEOF
+			if cut == 0 {
+				want = io.EOF
+			}
+			if _, err := ReadVarint(bytes.NewReader(b[:cut])); err != want {
+				t.Errorf("%d cut to %d bytes: %v, want %v", tc.v, cut, err, want)
+			}
+		}
 	}
 	if _, err := AppendVarint(nil, MaxVarint+1); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("MaxVarint+1: got %v, want ErrTooLarge", err)
