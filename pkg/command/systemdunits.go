@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -56,6 +57,15 @@ func runSystemdUnits(c *cli.Context) error {
 	}
 	if c.Duration("watchdog") < 0 {
 		return usageErrorf("--watchdog must not be negative")
+	}
+	// Settings go into ExecStart= only if archive-auto and the workers would
+	// accept them: the same checks, before anything is rendered.
+	discard := slog.New(slog.DiscardHandler)
+	if _, err := superviseConfig(c, discard); err != nil {
+		return err
+	}
+	if _, err := workerConfig(c, discard); err != nil {
+		return err
 	}
 	autoArgs, err := flagArgs(c, archiveAutoFlags())
 	if err != nil {
