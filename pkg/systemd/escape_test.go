@@ -196,3 +196,44 @@ func TestParseInstanceRejectsForeignNames(t *testing.T) {
 		}
 	}
 }
+
+// TestUnitNameMatchesSystemd asks `systemd-escape --template` for the unit of
+// each key: where systemd builds one, it must be UnitName(Instance(key));
+// where systemd refuses it as too long, Instance must fall back to a hash.
+func TestUnitNameMatchesSystemd(t *testing.T) {
+	bin, err := exec.LookPath("systemd-escape")
+	if err != nil {
+		t.Skip("systemd-escape not installed")
+	}
+	var keys []string
+	for n := 225; n < 245; n++ { // across the 255-character limit
+		keys = append(keys, "r.example|"+strings.Repeat("b", n), "127.0.0.1:4443|"+strings.Repeat("-", n/4)+strings.Repeat("c", n-n/4*4))
+	}
+	for _, s := range randomNames(rand.New(rand.NewPCG(5, 6)), 200) {
+		if s != "" {
+			keys = append(keys, "127.0.0.1:4443/anon|"+s)
+		}
+	}
+	var nHashed int
+	for _, key := range keys {
+		out, err := exec.Command(bin, "--template="+InstancePrefix+InstanceSuffix, "--", key).Output()
+		inst := Instance(key)
+		_, hashed, perr := ParseInstance(inst)
+		if hashed {
+			nHashed++
+		}
+		switch {
+		case perr != nil:
+			t.Errorf("ParseInstance(Instance(%q)): %v", key, perr)
+		case err != nil && !hashed:
+			t.Errorf("systemd refuses a unit for %q (%v), but Instance gave %q", key, err, inst)
+		case err == nil && hashed:
+			t.Errorf("systemd names %q %s, but Instance hashed it", key, out)
+		case err == nil && strings.TrimSuffix(string(out), "\n") != UnitName(inst):
+			t.Errorf("systemd names %q %s, UnitName(Instance) gives %q", key, out, UnitName(inst))
+		}
+	}
+	if nHashed == 0 || nHashed == len(keys) {
+		t.Errorf("%d of %d keys hashed; the test must cover both sides of the limit", nHashed, len(keys))
+	}
+}
