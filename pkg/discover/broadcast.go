@@ -176,8 +176,8 @@ func validHost(hostport string) error {
 		}
 		return nil
 	}
-	if _, err := netip.ParseAddr(host); err == nil {
-		return nil // an IPv4 address (IPv6 needs brackets, and ParseAddr would have to see a ':')
+	if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
+		return nil // IPv6 needs the brackets
 	}
 	if host == "" {
 		return errors.New("no host")

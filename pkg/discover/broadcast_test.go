@@ -1,6 +1,8 @@
 package discover
 
 import (
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -20,6 +22,7 @@ func TestValidateRelayURL(t *testing.T) {
 		{"https://relay.example:65535/a/b_c", true},
 		{"https://[::1]:4443/anon", true},
 		{"https://[2001:db8::1]/anon", true},
+		{"https://[::ffff:192.0.2.1]:4443/anon", true},
 		{"https://relay.example/anon?jwt=eyJ.abc.def", true},
 		{"https://relay.example/a%7Cb", true},
 		{"https://relay.example/%E6%97%A5", true},
@@ -47,6 +50,9 @@ func TestValidateRelayURL(t *testing.T) {
 		{"https://127.000.0.1/anon", false},
 		{"https://[fe80::1%25eth0]/anon", false},
 		{"https://[1.2.3.4]/anon", false},
+		{"https://1::2:3/anon", false},
+		{"https://::1/anon", false},
+		{"https://[::1/anon", false},
 		{"https://" + strings.Repeat("a", 64) + ".example/anon", false},
 		{"https://" + strings.Repeat("a.", 127) + "example/anon", false},
 		// port
@@ -168,4 +174,37 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("ValidateName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
 		}
 	}
+}
+
+// FuzzValidateRelayURL: whatever passes has a host, a port in range, no dot
+// segments, no credentials other than a jwt, and is its own normal form.
+func FuzzValidateRelayURL(f *testing.F) {
+	for _, s := range []string{"https://cdn.moq.dev/anon", "https://[::1]:4443/a/?jwt=x", "https://a:0", "https://a/%2e%2e", "https://a//b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if ValidateRelayURL(raw) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", raw, err)
+		}
+		if u.Hostname() == "" || u.User != nil || u.Fragment != "" || u.String() != raw {
+			t.Fatalf("accepted %q: %+v", raw, u)
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				t.Fatalf("accepted %q with port %q", raw, p)
+			}
+		}
+		for _, seg := range strings.Split(u.Path, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("accepted %q with path %q", raw, u.Path)
+			}
+		}
+		if q := u.Query(); u.RawQuery != "" && (len(q) != 1 || q.Get("jwt") == "") {
+			t.Fatalf("accepted %q with query %q", raw, u.RawQuery)
+		}
+	})
 }
