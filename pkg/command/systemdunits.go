@@ -37,7 +37,11 @@ func SystemdUnits() *cli.Command {
 ec-archive@.service (one wt-archive worker per broadcast), ec-archive-auto.service (discovery and
 supervisor) and ec-archive.target (stop it to stop everything), plus ` + systemd.PolkitRules + ` when a
 non-root supervisor manages units. Output: each file preceded by a "### <name>" line, or files in
---write DIR. See docs/systemd.md.`,
+--write DIR. See docs/systemd.md.
+
+A setting archive-auto or wt-archive would refuse at start (a bad --broadcast name, relay or
+directory URL, pattern or TLS flag) is refused here with the same message and exit status 78, and
+nothing is written.`,
 		Flags:  flags,
 		Action: runSystemdUnits,
 	}
