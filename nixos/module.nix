@@ -171,6 +171,21 @@ in
   };
 
   config = mkIf cfg.enable {
+    # ec-node checks every setting (the same check as archive-auto's) when it
+    # renders the units at build time, and a bad one fails the build with its
+    # reason. These assertions only catch the commonest mistake earlier, at
+    # evaluation, naming the option.
+    assertions = map
+      (o: {
+        assertion = o.url == null || builtins.match o.pattern o.url != null;
+        message = "services.every-channel.ec-node.archive.${o.option} must be an ${o.scheme} URL without spaces, got \"${toString o.url}\"";
+      })
+      [
+        { option = "relayUrl"; url = cfg.relayUrl; scheme = "https://"; pattern = "https://[^[:space:]]+"; }
+        { option = "relayUrlOverride"; url = cfg.relayUrlOverride; scheme = "https://"; pattern = "https://[^[:space:]]+"; }
+        { option = "directoryUrl"; url = cfg.directoryUrl; scheme = "http(s)://"; pattern = "https?://[^[:space:]]+"; }
+      ];
+
     systemd.packages = [ units ];
     systemd.targets.ec-archive.wantedBy = [ "multi-user.target" ];
 

@@ -40,6 +40,8 @@ let
     extraArgs = [ "--announce-wait" "1m" ];
   };
 
+  assertionsHold = e: builtins.all (a: a.assertion) e.module.content.assertions;
+
   undocumented = builtins.filter (n: !(plain.declared.${n} ? description) || !(plain.declared.${n} ? default) && n != "enable")
     (builtins.attrNames plain.declared);
   required = [ "enable" "package" "outputDir" "manifestDir" "directoryUrl" "relayUrl" "relayUrlOverride" "pollInterval"
@@ -74,6 +76,10 @@ let
     "static broadcasts passed" = hasPair custom.unitArgs "--broadcast" "it's/odd name";
     "tls flag passed" = has custom.unitArgs "--tls-disable-verify" && !(has plain.unitArgs "--tls-disable-verify");
     "extra args last" = builtins.elemAt custom.unitArgs (builtins.length custom.unitArgs - 1) == "1m";
+    "assertions hold for both configurations" = assertionsHold plain && assertionsHold custom;
+    "an http relayUrl fails an assertion" = !(assertionsHold (evalWith { relayUrl = "http://cdn.moq.dev/anon"; }));
+    "a relayUrlOverride with a space fails an assertion" = !(assertionsHold (evalWith { relayUrlOverride = "https://a b/"; }));
+    "a file directoryUrl fails an assertion" = !(assertionsHold (evalWith { directoryUrl = "file:///etc/passwd"; }));
     "shell quoting survives a quote" = builtins.match ".*'it'\\\\''s/odd name'.*"
       (builtins.elemAt custom.module.content.systemd.packages 0).script != null;
   };

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/every-channel/ec-node/pkg/backoff"
+	"github.com/every-channel/ec-node/pkg/discover"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -102,9 +102,8 @@ func Follow(ctx context.Context, cfg Config, sink Sink) error {
 
 // check validates the configuration and fills in defaults.
 func (cfg *Config) check() error {
-	u, err := url.Parse(cfg.RelayURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("%w: relay URL %q: want https://host[:port]/path", ErrConfig, moq.RedactURL(cfg.RelayURL))
+	if err := discover.ValidateRelayURL(cfg.RelayURL); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if cfg.Broadcast == "" {
 		return fmt.Errorf("%w: no broadcast name", ErrConfig)

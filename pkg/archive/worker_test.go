@@ -215,3 +215,14 @@ func TestFollowRetriesMissingExplicitTrack(t *testing.T) {
 		t.Errorf("sessions = %d: the missing track should be retried within the session", relay.sessions)
 	}
 }
+
+// TestFollowRefusesBadRelayURL: the worker applies the one relay URL check
+// (discover.ValidateRelayURL) and calls a failure a configuration error.
+func TestFollowRefusesBadRelayURL(t *testing.T) {
+	for _, url := range []string{"http://relay.test/anon", "https://relay.test:0/anon", "https://relay.test/a/../b", "not a url"} {
+		err := Follow(context.Background(), Config{RelayURL: url, Broadcast: "bbb"}, NewRecordSink(io.Discard))
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("Follow with relay %q: %v, want ErrConfig", url, err)
+		}
+	}
+}

@@ -123,7 +123,10 @@ func runArchiveAuto(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErrorf("unexpected arguments: %q", c.Args().Slice())
 	}
-	ctx := c.Context
+	cfg, err := superviseConfig(c, log)
+	if err != nil {
+		return err
+	}
 	runner, err := archiveRunner(c, log)
 	if err != nil {
 		return err
@@ -131,42 +134,64 @@ func runArchiveAuto(c *cli.Context) error {
 	if err := os.MkdirAll(c.String("status-dir"), 0o750); err != nil {
 		return configErrorf("--status-dir: %w", err)
 	}
-	var src discover.Source
-	if c.String("directory") != "" || c.String("relay-announce") != "" {
-		src, _, err = discoverySource(c, log, c.String("directory"), c.Duration("timeout"), c.String("relay-announce"), c.String("announce-prefix"))
-		if err != nil {
-			return err
+	ready := false
+	cfg.Runner, cfg.StatusDir = runner, c.String("status-dir")
+	cfg.Notify = func(summary string) {
+		notify := sdnotify.Watchdog
+		if !ready {
+			notify, ready = sdnotify.Ready, true
+		}
+		if _, err := notify(summary); err != nil {
+			log.Warn("sd_notify", "err", err)
 		}
 	}
-	var static []discover.Broadcast
-	for _, name := range c.StringSlice("broadcast") {
-		static = append(static, discover.Broadcast{RelayURL: c.String("relay-url"), Name: name})
-	}
-	ready := false
-	sup, err := supervise.New(supervise.Config{
-		Runner: runner, Source: src, Static: static,
-		RelayOverride: c.String("relay-url-override"),
-		Include:       c.StringSlice("include"), Exclude: c.StringSlice("exclude"),
-		MaxWorkers:   c.Int("max-broadcasts"),
-		PollInterval: c.Duration("poll-interval"), Grace: c.Duration("grace"),
-		StatusDir: c.String("status-dir"), StaleAfter: c.Duration("stale"),
-		Logger: log,
-		Notify: func(summary string) {
-			notify := sdnotify.Watchdog
-			if !ready {
-				notify, ready = sdnotify.Ready, true
-			}
-			if _, err := notify(summary); err != nil {
-				log.Warn("sd_notify", "err", err)
-			}
-		},
-	})
+	sup, err := supervise.New(cfg)
 	if err != nil {
 		return withExit(ExitConfig, err)
 	}
+	startSource(c.Context, cfg.Source, log)
 	log.Info("archive-auto running", "mode", c.String("mode"), "directory", c.String("directory"),
-		"relay_announce", c.String("relay-announce"), "static", len(static))
-	return sup.Run(ctx)
+		"relay_announce", c.String("relay-announce"), "static", len(cfg.Static))
+	return sup.Run(c.Context)
+}
+
+// superviseConfig is the supervise.Config that archiveAutoFlags describe, checked
+// by supervise.Config.Check but without its runner, and with no discovery
+// started yet. It is the one check of these flags: systemd-units runs it
+// before rendering them into ec-archive-auto.service, so a unit never carries a
+// setting (a bad --broadcast name, a bad URL, ...) that archive-auto would
+// refuse when it starts. Every error is a configuration error.
+func superviseConfig(c *cli.Context, log *slog.Logger) (supervise.Config, error) {
+	cfg := supervise.Config{
+		RelayOverride: c.String("relay-url-override"),
+		Include:       c.StringSlice("include"), Exclude: c.StringSlice("exclude"),
+		MaxWorkers:   c.Int("max-broadcasts"),
+		PollInterval: c.Duration("poll-interval"), Grace: c.Duration("grace"), StaleAfter: c.Duration("stale"),
+		Logger: log,
+	}
+	if c.String("directory") != "" || c.String("relay-announce") != "" {
+		src, err := discoverySource(c, log, "directory", "relay-announce", "announce-prefix")
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Source = src
+	}
+	if cfg.RelayOverride != "" {
+		if _, err := relayURLFlag(c, "relay-url-override"); err != nil {
+			return cfg, err
+		}
+	}
+	relay, err := relayURLFlag(c, "relay-url")
+	if err != nil {
+		return cfg, err
+	}
+	for _, name := range c.StringSlice("broadcast") {
+		cfg.Static = append(cfg.Static, discover.Broadcast{RelayURL: relay, Name: name})
+	}
+	if err := cfg.Check(); err != nil {
+		return cfg, withExit(ExitConfig, err)
+	}
+	return cfg, nil
 }
 
 // archiveRunner builds the worker runner of --mode.

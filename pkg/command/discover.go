@@ -33,8 +33,9 @@ with no web directory involved.
 EXIT STATUS
    0   listed (or --watch stopped by a signal)
    2   bad flags
+   65  the directory sent a document that cannot be used (not JSON, repeated keys, no entry list)
    75  the directory or relay could not be reached (try again later)
-   78  bad relay URL or TLS settings`,
+   78  bad directory or relay URL, or TLS settings`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "directory", Value: discover.DefaultDirectoryURL, Usage: "web directory URL"},
 			&cli.StringFlag{Name: "relay", Usage: "list the announcements of this relay instead of the directory"},
@@ -66,12 +67,13 @@ func runDiscover(c *cli.Context) error {
 		return usageErrorf("--interval and --timeout must be positive")
 	}
 	ctx := c.Context
-	src, interval, err := discoverySource(c, log, c.String("directory"), c.Duration("timeout"), c.String("relay"), c.String("prefix"))
+	src, err := discoverySource(c, log, "directory", "relay", "prefix")
 	if err != nil {
 		return err
 	}
-	if !c.IsSet("relay") {
-		interval = c.Duration("interval")
+	interval := c.Duration("interval")
+	if startSource(ctx, src, log) {
+		interval = time.Second // an announcement snapshot is cheap to read
 	}
 	out := streams(c).Stdout
 	asJSON := c.Bool("json")
@@ -81,6 +83,9 @@ func runDiscover(c *cli.Context) error {
 	listCtx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
 	defer cancel()
 	list, err := listOnce(listCtx, src)
+	if errors.Is(err, discover.ErrMalformedDirectory) {
+		return withExit(ExitDataErr, err)
+	}
 	if err != nil {
 		return withExit(ExitTempFail, err)
 	}
@@ -93,30 +98,45 @@ func runDiscover(c *cli.Context) error {
 	return nil
 }
 
-// discoverySource builds the directory source, or, when relay is set, an
-// announcement source running until ctx ends. interval is how often the
-// announcement snapshot is worth reading.
-func discoverySource(c *cli.Context, log *slog.Logger, directory string, timeout time.Duration, relay, prefix string) (discover.Source, time.Duration, error) {
-	if relay == "" {
-		return &discover.DirectorySource{URL: directory, Timeout: timeout, Logger: log}, 0, nil
+// discoverySource builds the source the flags describe: the announcements of
+// the relay in relayFlag when it is set, otherwise the web directory in
+// directoryFlag. A bad URL is a configuration error. Nothing is fetched or
+// dialed yet (see startSource), so systemd-units can check the flags too.
+func discoverySource(c *cli.Context, log *slog.Logger, directoryFlag, relayFlag, prefixFlag string) (discover.Source, error) {
+	if c.String(relayFlag) == "" {
+		directory := c.String(directoryFlag)
+		if err := discover.ValidateDirectoryURL(directory); err != nil {
+			return nil, configErrorf("--%s: %w", directoryFlag, err)
+		}
+		return &discover.DirectorySource{URL: directory, Timeout: c.Duration("timeout"), Logger: log}, nil
 	}
-	if err := discover.ValidateRelayURL(relay); err != nil {
-		return nil, 0, withExit(ExitConfig, err)
+	relay, err := relayURLFlag(c, relayFlag)
+	if err != nil {
+		return nil, err
 	}
 	opts, err := dialOptions(c, log)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	src := &discover.AnnounceSource{
-		RelayURL: relay, Prefix: prefix, Logger: log,
+	return &discover.AnnounceSource{
+		RelayURL: relay, Prefix: c.String(prefixFlag), Logger: log,
 		Dial: func(ctx context.Context, url string) (moq.Session, error) { return moq.Dial(ctx, url, opts) },
+	}, nil
+}
+
+// startSource runs an announcement source's sessions in the background until
+// ctx ends and reports whether it did; a directory needs nothing started.
+func startSource(ctx context.Context, src discover.Source, log *slog.Logger) bool {
+	a, ok := src.(*discover.AnnounceSource)
+	if !ok {
+		return false
 	}
 	go func() {
-		if err := src.Run(c.Context); err != nil {
+		if err := a.Run(ctx); err != nil {
 			log.Error("relay announcements", "err", err)
 		}
 	}()
-	return src, time.Second, nil
+	return true
 }
 
 // listOnce lists src, waiting for an announcement source to settle.

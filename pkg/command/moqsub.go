@@ -39,6 +39,10 @@ EXIT STATUS
 			if c.String("name") == "" {
 				return configErrorf("--name is required")
 			}
+			relay, err := relayURLFlag(c, "url")
+			if err != nil {
+				return err
+			}
 			cfg, err := workerConfig(c, log)
 			if err != nil {
 				return err
@@ -49,7 +53,7 @@ EXIT STATUS
 					return manifest.LastGroup(dir, broadcast, track)
 				}
 			}
-			cfg.RelayURL, cfg.Broadcast, cfg.MaxAttempts = c.String("url"), c.String("name"), c.Int("max-attempts")
+			cfg.RelayURL, cfg.Broadcast, cfg.MaxAttempts = relay, c.String("name"), c.Int("max-attempts")
 			err = archive.Follow(c.Context, cfg, sink)
 			return archiveExit(err)
 		},

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/every-channel/ec-node/pkg/archive"
+	"github.com/every-channel/ec-node/pkg/discover"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -23,6 +24,17 @@ func tlsFlags() []cli.Flag {
 }
 
 var fingerprintPattern = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+// relayURLFlag returns the relay URL in flag name, checked by
+// discover.ValidateRelayURL: the check every relay URL passes, wherever it
+// comes from. A bad one is a configuration error.
+func relayURLFlag(c *cli.Context, name string) (string, error) {
+	raw := c.String(name)
+	if err := discover.ValidateRelayURL(raw); err != nil {
+		return "", configErrorf("--%s: %w", name, err)
+	}
+	return raw, nil
+}
 
 // dialOptions builds the MoQ dial options from tlsFlags.
 func dialOptions(c *cli.Context, log *slog.Logger) (moq.DialOptions, error) {

@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -36,7 +37,11 @@ func SystemdUnits() *cli.Command {
 ec-archive@.service (one wt-archive worker per broadcast), ec-archive-auto.service (discovery and
 supervisor) and ec-archive.target (stop it to stop everything), plus ` + systemd.PolkitRules + ` when a
 non-root supervisor manages units. Output: each file preceded by a "### <name>" line, or files in
---write DIR. See docs/systemd.md.`,
+--write DIR. See docs/systemd.md.
+
+A setting archive-auto or wt-archive would refuse at start (a bad --broadcast name, relay or
+directory URL, pattern or TLS flag) is refused here with the same message and exit status 78, and
+nothing is written.`,
 		Flags:  flags,
 		Action: runSystemdUnits,
 	}
@@ -56,6 +61,15 @@ func runSystemdUnits(c *cli.Context) error {
 	}
 	if c.Duration("watchdog") < 0 {
 		return usageErrorf("--watchdog must not be negative")
+	}
+	// Settings go into ExecStart= only if archive-auto and the workers would
+	// accept them: the same checks, before anything is rendered.
+	discard := slog.New(slog.DiscardHandler)
+	if _, err := superviseConfig(c, discard); err != nil {
+		return err
+	}
+	if _, err := workerConfig(c, discard); err != nil {
+		return err
 	}
 	autoArgs, err := flagArgs(c, archiveAutoFlags())
 	if err != nil {

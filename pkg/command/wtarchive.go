@@ -59,6 +59,10 @@ func runWTArchive(c *cli.Context) error {
 			return configErrorf("--%s is required", f)
 		}
 	}
+	relay, err := relayURLFlag(c, "url")
+	if err != nil {
+		return err
+	}
 	cfg, err := workerConfig(c, log)
 	if err != nil {
 		return err
@@ -82,7 +86,7 @@ func runWTArchive(c *cli.Context) error {
 			return configErrorf("--status-file: %w", err)
 		}
 	}
-	cfg.RelayURL, cfg.Broadcast = c.String("url"), c.String("name")
+	cfg.RelayURL, cfg.Broadcast = relay, c.String("name")
 	cfg.Store, cfg.ManifestDir = store, c.String("manifest-dir")
 	cfg.StatusFile, cfg.MaxAttempts = c.String("status-file"), c.Int("max-attempts")
 	cfg.OnStatus = systemdNotifier(log)

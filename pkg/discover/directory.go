@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultDirectoryURL is the public stream directory of every.channel.
@@ -62,38 +63,50 @@ func (d *DirectorySource) List(ctx context.Context) ([]Broadcast, error) {
 	if err != nil {
 		return nil, fmt.Errorf("directory %s: reading body: %w", d.URL, err)
 	}
-	if len(body) > MaxDirectoryBody {
-		return nil, fmt.Errorf("directory %s: body exceeds %d bytes", d.URL, MaxDirectoryBody)
+	list, err := ParseDirectory(bytes.NewReader(body), d.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.URL, err)
 	}
-	return ParseDirectory(bytes.NewReader(body), d.Logger)
+	return list, nil
 }
 
 // listKeys are the object keys under which a directory may hold its entries.
 var listKeys = []string{"entries", "streams", "public_streams", "broadcasts", "items", "results", "data"}
 
-// ParseDirectory parses a directory document leniently: a top-level array of
-// entries, or an object holding the array under one of listKeys (also one level
-// down, e.g. {"data": {"streams": [...]}}). An entry is an object with the relay
-// URL under relay_url|url|relay and the name under broadcast_name|name|broadcast,
+// ErrMalformedDirectory marks a directory document that cannot be used at
+// all, as opposed to a directory that could not be fetched: ec-discover exits
+// 65 (data error) for it, 75 for the rest.
+var ErrMalformedDirectory = errors.New("malformed document")
+
+// maxDirectoryDepth bounds the nesting of a directory document; entries sit
+// at depth 2 or 3, their transports one level further down.
+const maxDirectoryDepth = 32
+
+// ParseDirectory parses a directory document: a top-level array of entries,
+// or an object holding the array under one of listKeys (also one level down,
+// e.g. {"data": {"streams": [...]}}). An entry is an object with the relay URL
+// under relay_url|url|relay and the name under broadcast_name|name|broadcast,
 // or a control announcement whose "transports" list holds relay_moq transports.
-// Entries that are malformed or fail validation are skipped with a warning;
-// duplicates are dropped. Only a document that is not JSON, or holds no entry
-// list at all, is an error.
+//
+// The document itself is read strictly, and any of these makes the whole of
+// it an ErrMalformedDirectory: bytes that are not UTF-8, invalid JSON,
+// trailing data, a body over MaxDirectoryBody, nesting deeper than
+// maxDirectoryDepth, a key repeated within one object (parsers disagree on
+// which value wins), no entry list, or lists under two of listKeys at the
+// same level. Entries are judged one by one: one that is not an object, has
+// a null or wrongly typed field, or fails Broadcast.Validate is skipped with
+// a warning, and the rest are used. Duplicate broadcasts are dropped.
 func ParseDirectory(r io.Reader, logger *slog.Logger) ([]Broadcast, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var doc any
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("directory: invalid JSON: %w", err)
+	doc, err := decodeDirectory(r)
+	if err != nil {
+		return nil, fmt.Errorf("directory: %w: %w", ErrMalformedDirectory, err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("directory: trailing data after the JSON document")
-	}
-	entries, ok := entryList(doc, 2)
-	if !ok {
-		return nil, fmt.Errorf("directory: no entry list (want an array or an object with one of %v)", listKeys)
+	entries, err := entryList(doc, 2)
+	if err != nil {
+		return nil, fmt.Errorf("directory: %w: %w", ErrMalformedDirectory, err)
 	}
 	if len(entries) > MaxDirectoryEntries {
 		logger.Warn("directory: too many entries, ignoring the rest", "entries", len(entries), "limit", MaxDirectoryEntries)
@@ -126,25 +139,112 @@ func ParseDirectory(r io.Reader, logger *slog.Logger) ([]Broadcast, error) {
 	return out, nil
 }
 
-func entryList(doc any, depth int) ([]any, bool) {
-	switch v := doc.(type) {
-	case []any:
-		return v, true
-	case map[string]any:
-		for _, k := range listKeys {
-			if l, ok := v[k].([]any); ok {
-				return l, true
+// decodeDirectory reads one JSON document of at most MaxDirectoryBody bytes
+// into nil, bool, json.Number, string, []any and map[string]any values.
+func decodeDirectory(r io.Reader) (any, error) {
+	body, err := io.ReadAll(io.LimitReader(r, MaxDirectoryBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > MaxDirectoryBody {
+		return nil, fmt.Errorf("body exceeds %d bytes", MaxDirectoryBody)
+	}
+	if !utf8.Valid(body) {
+		return nil, errors.New("not UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	doc, err := decodeValue(dec, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("trailing data after the JSON document")
+	}
+	return doc, nil
+}
+
+// decodeValue reads the next value from dec, refusing repeated object keys and
+// nesting deeper than maxDirectoryDepth.
+func decodeValue(dec *json.Decoder, depth int) (any, error) {
+	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, err
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return tok, nil
+	}
+	if depth >= maxDirectoryDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxDirectoryDepth)
+	}
+	var v any
+	switch delim {
+	case '[':
+		list := []any{}
+		for dec.More() {
+			e, err := decodeValue(dec, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, e)
+		}
+		v = list
+	case '{':
+		obj := map[string]any{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			key := tok.(string) // the decoder yields only string keys inside an object
+			if _, dup := obj[key]; dup {
+				return nil, fmt.Errorf("key %q repeated in one object", key)
+			}
+			if obj[key], err = decodeValue(dec, depth+1); err != nil {
+				return nil, err
 			}
 		}
-		if depth > 1 {
+		v = obj
+	}
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return nil, err
+	}
+	return v, nil
+}
+
+// entryList finds the entry list of a document: the document itself, or the
+// one array under listKeys, looking depth levels of objects under listKeys down.
+func entryList(doc any, depth int) ([]any, error) {
+	switch v := doc.(type) {
+	case []any:
+		return v, nil
+	case map[string]any:
+		var found []string
+		var list []any
+		for _, k := range listKeys {
+			if l, ok := v[k].([]any); ok {
+				found, list = append(found, k), l
+			}
+		}
+		if len(found) == 0 && depth > 1 {
 			for _, k := range listKeys {
-				if l, ok := entryList(v[k], depth-1); ok {
-					return l, true
+				if l, err := entryList(v[k], depth-1); err == nil {
+					found, list = append(found, k), l
 				}
 			}
 		}
+		switch {
+		case len(found) == 1:
+			return list, nil
+		case len(found) > 1:
+			return nil, fmt.Errorf("entry lists under both %q and %q", found[0], found[1])
+		}
 	}
-	return nil, false
+	return nil, fmt.Errorf("no entry list (want an array or an object with one of %v)", listKeys)
 }
 
 var (
@@ -237,7 +337,7 @@ func jsonType(v any) string {
 		return "null"
 	case bool:
 		return "a boolean"
-	case float64:
+	case json.Number:
 		return "a number"
 	case string:
 		return "a string"

@@ -3,6 +3,7 @@ package discover
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,6 +52,15 @@ func TestParseDirectorySkipsBadEntries(t *testing.T) {
 		{"relay_url":"https://r.example","broadcast_name":"nul\u0000byte"},
 		{"relay_url":"https://r.example","broadcast_name":"new\nline"},
 		{"relay_url":"https://r.example","broadcast_name":"` + strings.Repeat("x", MaxNameLen+1) + `"},
+		{"relay_url":null,"broadcast_name":"null-relay"},
+		{"relay_url":"https://r.example","broadcast_name":null},
+		{"relay_url":"https://r.example","broadcast_name":true},
+		{"relay_url":"https://r.example:0","broadcast_name":"port-0"},
+		{"relay_url":"https://r.example:99999","broadcast_name":"port-99999"},
+		{"relay_url":"https://r.example/anon/../admin","broadcast_name":"dotdot"},
+		{"relay_url":"https://r.example/%2e%2e","broadcast_name":"encoded-dotdot"},
+		{"relay_url":"https://r.example/anon?jwt=a&x=b","broadcast_name":"query"},
+		{"transports":[{"kind":"relay_moq","url":"https://r.example:65536","broadcast_name":"t"}]},
 		{"relay_url":"https://r.example","broadcast_name":"good/one"}
 	]}`
 	var logs bytes.Buffer
@@ -64,24 +74,47 @@ func TestParseDirectorySkipsBadEntries(t *testing.T) {
 	if n := strings.Count(logs.String(), "skipping entry"); n != maxLoggedBadEntries {
 		t.Errorf("%d per-entry warnings, want %d (the rest counted)", n, maxLoggedBadEntries)
 	}
-	if !strings.Contains(logs.String(), "skipped=17") {
+	if !strings.Contains(logs.String(), "skipped=26") {
 		t.Errorf("summary warning missing or wrong:\n%s", logs.String())
 	}
 }
 
 func TestParseDirectoryRejectsDocuments(t *testing.T) {
+	entry := `{"relay_url":"https://r.example","broadcast_name":"a"}`
 	for name, doc := range map[string]string{
-		"not json":       "<html>",
-		"no list":        `{"now_ms":1}`,
-		"scalar":         `42`,
-		"trailing":       `[] []`,
-		"deep nesting":   strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000),
-		"deep in object": `{"entries":` + strings.Repeat(`{"a":`, 20_000) + "1" + strings.Repeat("}", 20_000) + "}",
-		"empty":          "",
+		"not json":            "<html>",
+		"no list":             `{"now_ms":1}`,
+		"list is null":        `{"entries":null}`,
+		"list is an object":   `{"entries":{"a":1}}`,
+		"two lists":           `{"entries":[` + entry + `],"streams":[]}`,
+		"two nested lists":    `{"data":{"streams":[]},"items":{"entries":[]}}`,
+		"scalar":              `42`,
+		"null":                `null`,
+		"trailing":            `[] []`,
+		"trailing garbage":    `[]x`,
+		"truncated":           `[` + entry,
+		"trailing comma":      `[` + entry + `,]`,
+		"deep nesting":        strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000),
+		"deep in object":      `{"entries":` + strings.Repeat(`{"a":`, 20_000) + "1" + strings.Repeat("}", 20_000) + "}",
+		"just too deep":       `{"entries":[{"x":` + strings.Repeat("[", maxDirectoryDepth-2) + strings.Repeat("]", maxDirectoryDepth-2) + `}]}`,
+		"empty":               "",
+		"duplicate top key":   `{"entries":[],"entries":[` + entry + `]}`,
+		"duplicate entry key": `[{"relay_url":"https://r.example","broadcast_name":"a","broadcast_name":"b"}]`,
+		"duplicate deep key":  `[{"relay_url":"https://r.example","broadcast_name":"a","meta":{"x":1,"x":2}}]`,
+		"duplicate escaped":   `[{"relay_url":"https://r.example","broadcast_name":"a","broadcast\u005fname":"b"}]`,
+		"invalid utf-8":       "[{\"relay_url\":\"https://r.example\",\"broadcast_name\":\"a\xff\"}]",
+		"utf-8 bom":           "\uFEFF[]",
+		"too large":           strings.Repeat(" ", MaxDirectoryBody) + "[]",
 	} {
-		if got, err := ParseDirectory(strings.NewReader(doc), nil); err == nil {
-			t.Errorf("%s: accepted, got %d broadcasts", name, len(got))
+		got, err := ParseDirectory(strings.NewReader(doc), nil)
+		if !errors.Is(err, ErrMalformedDirectory) {
+			t.Errorf("%s: got %d broadcasts, %v; want ErrMalformedDirectory", name, len(got), err)
 		}
+	}
+	// Just inside the depth limit is fine.
+	ok := `{"entries":[{"x":` + strings.Repeat("[", maxDirectoryDepth-3) + strings.Repeat("]", maxDirectoryDepth-3) + `,"relay_url":"https://r.example","broadcast_name":"a"}]}`
+	if got, err := ParseDirectory(strings.NewReader(ok), nil); err != nil || len(got) != 1 {
+		t.Errorf("entry at the depth limit: %v, %v", got, err)
 	}
 }
 
@@ -115,6 +148,7 @@ func TestDirectorySourceLimits(t *testing.T) {
 		fmt.Fprint(w, `[{"relay_url":"https://cdn.moq.dev/anon","broadcast_name":"la-nbc"}]`)
 	})
 	mux.HandleFunc("/huge", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, huge) })
+	mux.HandleFunc("/dup", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"entries":[],"entries":[]}`) })
 	mux.HandleFunc("/endless", func(w http.ResponseWriter, r *http.Request) {
 		chunk := []byte(strings.Repeat("[", 1024))
 		for r.Context().Err() == nil {
@@ -137,11 +171,17 @@ func TestDirectorySourceLimits(t *testing.T) {
 	if err != nil || len(got) != 1 {
 		t.Fatalf("ok: %v, %v", got, err)
 	}
-	for _, path := range []string{"/huge", "/endless", "/slow", "/500", "/missing"} {
+	// A document that arrived but cannot be used is ErrMalformedDirectory; a
+	// directory that could not be fetched is not.
+	for path, malformed := range map[string]bool{"/huge": true, "/dup": true, "/endless": true, "/slow": false, "/500": false, "/missing": false} {
 		start := time.Now()
 		src := &DirectorySource{URL: srv.URL + path, Timeout: 500 * time.Millisecond}
-		if got, err := src.List(ctx); err == nil {
+		got, err := src.List(ctx)
+		if err == nil {
 			t.Errorf("%s: accepted, got %v", path, got)
+		}
+		if errors.Is(err, ErrMalformedDirectory) != malformed {
+			t.Errorf("%s: %v; want malformed=%v", path, err, malformed)
 		}
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("%s: took %v despite the 500ms timeout", path, d)

@@ -75,26 +75,13 @@ type tracked struct {
 	nextStart    time.Time
 }
 
-// New validates cfg and fills in defaults.
+// New validates cfg (a Runner, and Check) and fills in defaults.
 func New(cfg Config) (*Supervisor, error) {
 	if cfg.Runner == nil {
 		return nil, errors.New("supervise: no runner")
 	}
-	if cfg.Source == nil && len(cfg.Static) == 0 {
-		return nil, errors.New("supervise: nothing to archive: no discovery source and no static broadcasts")
-	}
-	for _, p := range append(append([]string{}, cfg.Include...), cfg.Exclude...) {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("supervise: pattern %q: %w", p, err)
-		}
-	}
-	if cfg.RelayOverride != "" {
-		if err := discover.ValidateRelayURL(cfg.RelayOverride); err != nil {
-			return nil, fmt.Errorf("supervise: relay override: %w", err)
-		}
-	}
-	if cfg.MaxWorkers < 0 {
-		return nil, errors.New("supervise: negative worker cap")
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	setDefault(&cfg.PollInterval, DefaultPollInterval)
 	setDefault(&cfg.Grace, DefaultGrace)
@@ -109,13 +96,38 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	s := &Supervisor{cfg: cfg, log: log, now: time.Now, tracked: map[string]*tracked{}, stale: map[string]bool{}}
 	for _, b := range cfg.Static {
-		w, err := workerFor(b)
-		if err != nil {
-			return nil, fmt.Errorf("supervise: static broadcast: %w", err)
-		}
+		w, _ := workerFor(b) // Check validated it
 		s.tracked[w.Instance] = &tracked{w: w, static: true}
 	}
 	return s, nil
+}
+
+// Check validates everything in cfg but the Runner, so that a configuration
+// can be checked before anything runs: ec-node systemd-units checks the
+// settings it renders into a unit this way.
+func (cfg *Config) Check() error {
+	if cfg.Source == nil && len(cfg.Static) == 0 {
+		return errors.New("supervise: nothing to archive: no discovery source and no static broadcasts")
+	}
+	for _, p := range append(append([]string{}, cfg.Include...), cfg.Exclude...) {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("supervise: pattern %q: %w", p, err)
+		}
+	}
+	if cfg.RelayOverride != "" {
+		if err := discover.ValidateRelayURL(cfg.RelayOverride); err != nil {
+			return fmt.Errorf("supervise: relay override: %w", err)
+		}
+	}
+	if cfg.MaxWorkers < 0 {
+		return errors.New("supervise: negative worker cap")
+	}
+	for _, b := range cfg.Static {
+		if _, err := workerFor(b); err != nil {
+			return fmt.Errorf("supervise: static broadcast: %w", err)
+		}
+	}
+	return nil
 }
 
 func setDefault(d *time.Duration, def time.Duration) {

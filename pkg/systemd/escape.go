@@ -6,10 +6,11 @@ import (
 	"strings"
 )
 
-// Escape applies systemd-escape(1)'s default (non-path) mode to s: "/" becomes
-// "-", ASCII letters, digits, "_" and a non-leading "." are kept, and every
-// other byte becomes "\xNN" (lowercase hex). The result is a valid unit-name
-// component for any input, and Unescape(Escape(s)) == s.
+// Escape applies systemd-escape(1)'s default (non-path) mode to s, as
+// unit_name_escape does: "/" becomes "-"; ASCII letters, digits, ":", "_" and a
+// non-leading "." are kept; every other byte becomes "\xNN" (lowercase hex).
+// The result is a valid unit-name component for any input, equal to what
+// `systemd-escape -- s` prints, and Unescape(Escape(s)) == s.
 func Escape(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
@@ -27,9 +28,11 @@ func Escape(s string) string {
 	return b.String()
 }
 
-// isUnitNameByte reports whether systemd keeps c as is when escaping.
+// isUnitNameByte reports whether systemd keeps c as is when escaping: the
+// unit-name characters (VALID_CHARS in systemd's unit-name.c) other than "-"
+// and "\\", which carry the escaping itself.
 func isUnitNameByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.'
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '.'
 }
 
 // ErrBadEscape reports a string that no Escape call can have produced.

@@ -2,7 +2,9 @@ package systemd
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -13,38 +15,71 @@ import (
 var escapeSamples = []string{
 	"la-nbc", "live/alice", "live/alice-cam", ".hidden", "a.b", "ünï", "/a//b/",
 	`a b\c`, "x|y", "cdn.moq.dev/anon|la-nbc", "../../etc/passwd", "日本語/チャンネル",
-	"%i$FOO`x`\"q\"", "\\x2d", strings.Repeat("-", 70),
+	"%i$FOO`x`\"q\"", "\\x2d", strings.Repeat("-", 70), "127.0.0.1:4443/live", ".:a", "", "a:b:",
 }
 
+// TestEscapeMatchesSystemdEscape compares Escape with the real systemd-escape
+// on the samples and on random strings, and feeds every escaped form back
+// through `systemd-escape -u`.
 func TestEscapeMatchesSystemdEscape(t *testing.T) {
 	bin, err := exec.LookPath("systemd-escape")
 	if err != nil {
-		t.Skip("systemd-escape not installed; the round-trip test below still runs")
+		t.Skip("systemd-escape not installed; the round-trip tests still run")
 	}
-	for _, s := range escapeSamples {
-		if s == "" {
-			continue
-		}
-		out, err := exec.Command(bin, "--", s).Output()
+	inputs := append(slices.Clone(escapeSamples), randomNames(rand.New(rand.NewPCG(1, 2)), 2000)...)
+	// One call escapes many arguments and prints them space-separated; an
+	// escaped name never holds a space, so the output splits back exactly.
+	const batch = 250
+	for lo := 0; lo < len(inputs); lo += batch {
+		in := inputs[lo:min(lo+batch, len(inputs))]
+		out, err := exec.Command(bin, append([]string{"--"}, in...)...).Output()
 		if err != nil {
-			t.Fatalf("systemd-escape %q: %v", s, err)
+			t.Fatalf("systemd-escape: %v", err)
 		}
-		want := strings.TrimSuffix(string(out), "\n")
-		if got := Escape(s); got != want {
-			t.Errorf("Escape(%q) = %q, systemd-escape says %q", s, got, want)
+		want := strings.Split(strings.TrimSuffix(string(out), "\n"), " ")
+		if len(want) != len(in) {
+			t.Fatalf("systemd-escape printed %d names for %d inputs", len(want), len(in))
 		}
-		out, err = exec.Command(bin, "-u", "--", want).Output()
+		for i, s := range in {
+			if got := Escape(s); got != want[i] {
+				t.Errorf("Escape(%q) = %q, systemd-escape says %q", s, got, want[i])
+			}
+		}
+	}
+	// Unescaping prints one name per call: an unescaped name may hold spaces.
+	for _, s := range inputs[:len(escapeSamples)+300] {
+		out, err := exec.Command(bin, "-u", "--", Escape(s)).Output()
 		if err != nil {
-			t.Fatalf("systemd-escape -u %q: %v", want, err)
+			t.Fatalf("systemd-escape -u %q: %v", Escape(s), err)
 		}
 		if got := strings.TrimSuffix(string(out), "\n"); got != s {
-			t.Errorf("systemd-escape -u %q = %q, want %q", want, got, s)
+			t.Errorf("systemd-escape -u %q = %q, want %q", Escape(s), got, s)
 		}
 	}
 }
 
+// randomNames returns n strings built from the pieces escaping treats
+// specially: separators, dots (leading ones too), empty path components,
+// control characters, multi-byte UTF-8, stray continuation bytes and the
+// escape character itself. None holds a NUL, which no argv can carry.
+func randomNames(r *rand.Rand, n int) []string {
+	pieces := []string{
+		"a", "Z", "09", "_", ".", "..", "/", "//", "-", ":", "\\", "\\x2d", "|", " ", "%", "$",
+		"\t", "\n", "\x01", "\x1f", "\x7f", "é", "日本", "😀", "\u200b", "\xff", "\x80", "\xc3",
+	}
+	out := make([]string, n)
+	for i := range out {
+		var b strings.Builder
+		for k := r.IntN(12); k > 0; k-- {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		out[i] = b.String()
+	}
+	return out
+}
+
 func TestEscapeRoundTrip(t *testing.T) {
-	for _, s := range escapeSamples {
+	for _, s := range append(slices.Clone(escapeSamples), randomNames(rand.New(rand.NewPCG(3, 4)), 2000)...) {
 		got, err := Unescape(Escape(s))
 		if err != nil || got != s {
 			t.Errorf("Unescape(Escape(%q)) = %q, %v", s, got, err)
@@ -92,7 +127,7 @@ func TestInstanceNames(t *testing.T) {
 	}{
 		{"https://cdn.moq.dev/anon", "la-nbc", `cdn.moq.dev-anon\x7cla\x2dnbc`},
 		{"https://cdn.moq.dev/anon/?jwt=secret", "la-nbc", `cdn.moq.dev-anon\x7cla\x2dnbc`},
-		{"https://127.0.0.1:4443", "live/alice", `127.0.0.1\x3a4443\x7clive-alice`},
+		{"https://127.0.0.1:4443", "live/alice", `127.0.0.1:4443\x7clive-alice`},
 		{"https://relay.example/a|b", "x", `relay.example-a\x257Cb\x7cx`},
 		{"https://cdn.moq.dev/anon", long, ""},
 		{"https://cdn.moq.dev/anon", strings.Repeat("a", 255), ""},
@@ -159,5 +194,46 @@ func TestParseInstanceRejectsForeignNames(t *testing.T) {
 		if key, _, err := ParseInstance(inst); err == nil {
 			t.Errorf("ParseInstance(%q) = %q, want an error", inst, key)
 		}
+	}
+}
+
+// TestUnitNameMatchesSystemd asks `systemd-escape --template` for the unit of
+// each key: where systemd builds one, it must be UnitName(Instance(key));
+// where systemd refuses it as too long, Instance must fall back to a hash.
+func TestUnitNameMatchesSystemd(t *testing.T) {
+	bin, err := exec.LookPath("systemd-escape")
+	if err != nil {
+		t.Skip("systemd-escape not installed")
+	}
+	var keys []string
+	for n := 225; n < 245; n++ { // across the 255-character limit
+		keys = append(keys, "r.example|"+strings.Repeat("b", n), "127.0.0.1:4443|"+strings.Repeat("-", n/4)+strings.Repeat("c", n-n/4*4))
+	}
+	for _, s := range randomNames(rand.New(rand.NewPCG(5, 6)), 200) {
+		if s != "" {
+			keys = append(keys, "127.0.0.1:4443/anon|"+s)
+		}
+	}
+	var nHashed int
+	for _, key := range keys {
+		out, err := exec.Command(bin, "--template="+InstancePrefix+InstanceSuffix, "--", key).Output()
+		inst := Instance(key)
+		_, hashed, perr := ParseInstance(inst)
+		if hashed {
+			nHashed++
+		}
+		switch {
+		case perr != nil:
+			t.Errorf("ParseInstance(Instance(%q)): %v", key, perr)
+		case err != nil && !hashed:
+			t.Errorf("systemd refuses a unit for %q (%v), but Instance gave %q", key, err, inst)
+		case err == nil && hashed:
+			t.Errorf("systemd names %q %s, but Instance hashed it", key, out)
+		case err == nil && strings.TrimSuffix(string(out), "\n") != UnitName(inst):
+			t.Errorf("systemd names %q %s, UnitName(Instance) gives %q", key, out, UnitName(inst))
+		}
+	}
+	if nHashed == 0 || nHashed == len(keys) {
+		t.Errorf("%d of %d keys hashed; the test must cover both sides of the limit", nHashed, len(keys))
 	}
 }

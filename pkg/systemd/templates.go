@@ -126,7 +126,7 @@ polkit.addRule(function(action, subject) {
   }
   var unit = action.lookup("unit");
   var verb = action.lookup("verb");
-  if (typeof unit === "string" && /^ec-archive@[A-Za-z0-9_.\\-]+\.service$/.test(unit) &&
+  if (typeof unit === "string" && /^ec-archive@[A-Za-z0-9:_.\\-]+\.service$/.test(unit) &&
       ["start", "stop", "reset-failed"].indexOf(verb) >= 0) {
     return polkit.Result.YES;
   }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -128,6 +130,38 @@ func TestExecQuote(t *testing.T) {
 	} {
 		if got := execQuote(in); got != want {
 			t.Errorf("execQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestPolkitRuleAllowsEveryInstance checks the rule's unit pattern (a
+// JavaScript regular expression that RE2 reads the same way) against the unit
+// names Instance produces, escaped and hashed, and against names it must refuse.
+func TestPolkitRuleAllowsEveryInstance(t *testing.T) {
+	files, err := Render(testUnits(t, ModeSystemd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`/(\^ec-archive@.*\$)/\.test\(unit\)`).FindStringSubmatch(renderedFile(t, files, PolkitRules))
+	if m == nil {
+		t.Fatal("no unit pattern in the polkit rule")
+	}
+	pattern := regexp.MustCompile(m[1])
+	relays := []string{"https://cdn.moq.dev/anon", "https://127.0.0.1:4443", "https://[::1]:4443/a_b"}
+	for _, name := range append(slices.Clone(escapeSamples), strings.Repeat("ü", 200)) {
+		for _, relay := range relays {
+			key, err := Key(relay, name)
+			if err != nil {
+				continue // the empty name
+			}
+			if unit := UnitName(Instance(key)); !pattern.MatchString(unit) {
+				t.Errorf("polkit pattern %s refuses %q", m[1], unit)
+			}
+		}
+	}
+	for _, unit := range []string{"ec-archive-auto.service", "ec-archive@.service", "ec-archive@a/b.service", "ec-archive@a b.service", "sshd.service"} {
+		if pattern.MatchString(unit) {
+			t.Errorf("polkit pattern %s allows %q", m[1], unit)
 		}
 	}
 }
