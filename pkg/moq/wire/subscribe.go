@@ -161,9 +161,9 @@ type ResponseKind uint8
 const (
 	// ResponseOK (lite-03/04) accepts the subscription.
 	ResponseOK ResponseKind = iota + 1
-	// ResponseStart (lite-05) gives the absolute first group; acceptance is implicit.
+	// ResponseStart (lite-05/06) gives the absolute first group; acceptance is implicit.
 	ResponseStart
-	// ResponseEnd (lite-05) gives the exclusive end group (0: ended before any).
+	// ResponseEnd (lite-05/06) gives the exclusive end group (0: ended before any).
 	ResponseEnd
 	// ResponseDrop reports groups Start..End (inclusive) that will never arrive.
 	ResponseDrop
@@ -186,7 +186,7 @@ type SubscribeDrop struct {
 
 // SubscribeResponse is one typed response: a varint type, then a
 // length-delimited body. Type numbers differ per version: 03/04 have OK=0 and
-// DROP=1; 05 has START=0, END=1 and DROP=2.
+// DROP=1; 05 and 06 have START=0, END=1 and DROP=2.
 type SubscribeResponse struct {
 	Kind  ResponseKind
 	OK    SubscribeOK   // ResponseOK

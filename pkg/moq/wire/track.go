@@ -2,7 +2,7 @@ package wire
 
 import "fmt"
 
-// Track (lite-05) asks for a track's immutable properties on a TRACK stream.
+// Track (lite-05/06) asks for a track's immutable properties on a TRACK stream.
 type Track struct {
 	Broadcast string
 	Track     string
@@ -31,7 +31,7 @@ func ReadTrack(r Reader, v Version) (Track, error) {
 	return m, d.finish("track")
 }
 
-// TrackInfo (lite-05) is the publisher's only reply on a TRACK stream.
+// TrackInfo (lite-05/06) is the publisher's only reply on a TRACK stream.
 // Timescale (units per second, never 0) is the unit of the frame timestamps.
 // Ordered is the retired byte, absent from lite-06 (see Subscribe).
 type TrackInfo struct {
