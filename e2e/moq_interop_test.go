@@ -19,9 +19,10 @@ import (
 // TestMoQInterop is the proof that pkg/moq speaks the real moq-relay: for each
 // moq-lite version, a relay restricted to that version, a real moq-cli
 // publisher (ffmpeg test pattern), and our client listing, subscribing to the
-// catalog and to every track it names, receiving complete groups.
+// catalog and to every track it names, receiving complete groups, and seeing
+// the broadcast end when the publisher stops.
 func TestMoQInterop(t *testing.T) {
-	for _, version := range []string{"moq-lite-05", "moq-lite-04", "moq-lite-03"} {
+	for _, version := range []string{"moq-lite-06", "moq-lite-05", "moq-lite-04", "moq-lite-03"} {
 		t.Run(version, func(t *testing.T) { interopOneVersion(t, version) })
 	}
 }
@@ -57,7 +58,7 @@ func interopOneVersion(t *testing.T, version string) {
 			break
 		}
 	}
-	anns.Close()
+	defer anns.Close() // kept open: the publisher's end is checked last
 
 	catalogSub, err := sess.Subscribe(ctx, "bbb.hang", "catalog.json")
 	if err != nil {
@@ -108,7 +109,7 @@ func interopOneVersion(t *testing.T, version string) {
 			if err != nil {
 				t.Fatalf("track %s after %d groups: %v", track, complete, err)
 			}
-			n, size, err := interopReadGroup(g, version == "moq-lite-05")
+			n, size, err := interopReadGroup(g, version >= "moq-lite-05")
 			if errors.Is(err, moq.ErrGroupReset) {
 				t.Logf("track %s group %d reset by relay: %v", track, g.Sequence(), err)
 				continue
@@ -126,9 +127,25 @@ func interopOneVersion(t *testing.T, version string) {
 		t.Logf("%s: track %s: %d complete groups, %d frames, %d bytes", version, track, complete, frames, bytes)
 		sub.Close()
 	}
+
+	// The publisher leaving must reach us as the broadcast's end (on lite-06 an
+	// ANNOUNCE_END naming the id its ANNOUNCE_START took).
+	if err := pub.Stop(); err != nil {
+		t.Logf("stopping the publisher: %v", err)
+	}
+	for {
+		a, err := anns.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the end of bbb.hang: %v", err)
+		}
+		t.Logf("announcement %+v", a)
+		if a.Broadcast == "bbb.hang" && !a.Active {
+			break
+		}
+	}
 }
 
-// interopReadGroup reads a whole group, checking lite-05 timestamps are present
+// interopReadGroup reads a whole group, checking lite-05+ timestamps are present
 // and never go backwards within the group.
 func interopReadGroup(g moq.Group, timed bool) (frames, size int, err error) {
 	var prev int64 = -1

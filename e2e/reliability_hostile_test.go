@@ -37,11 +37,20 @@ const hostileHeapBound = 256 << 20
 // well-behaved broadcast with a group every 100ms. It samples the heap
 // throughout: it must stay bounded, the good broadcast must keep being
 // archived on time, and the archive of both must stay consistent.
+//
+// It runs once in moq-lite-06 framing (what the archiver offers first) and once
+// in moq-lite-04 framing (no SETUP, TRACK or frame timestamps).
 func TestReliabilityHostileRelay(t *testing.T) {
+	for _, v := range []wire.Version{wire.Lite06, wire.Lite04} {
+		t.Run(v.String(), func(t *testing.T) { hostileRelay(t, v) })
+	}
+}
+
+func hostileRelay(t *testing.T, v wire.Version) {
 	attack := bySoak(8*time.Second, 2*time.Minute)
 	dir := t.TempDir()
 	var sent hostileCounts
-	standIn, err := moqtest.Start([]string{wire.Lite04.String()}, func(p *moqtest.Peer) { serveHostile(p, &sent) })
+	standIn, err := moqtest.Start([]string{v.String()}, func(p *moqtest.Peer) { serveHostile(p, &sent) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +135,9 @@ func TestReliabilityHostileRelay(t *testing.T) {
 	if evil["huge.m4s group"]+evil["endless.m4s group"]+evil["garbage.m4s group"] > 0 {
 		t.Errorf("hostile groups archived as if complete: %v", evil)
 	}
-	v, err := store.Verify(context.Background(), cas.VerifyOptions{})
-	if err != nil || !v.Clean() {
-		t.Errorf("cas verify: %+v %v", v, err)
+	vr, err := store.Verify(context.Background(), cas.VerifyOptions{})
+	if err != nil || !vr.Clean() {
+		t.Errorf("cas verify: %+v %v", vr, err)
 	}
 	if mc, err := manifest.Check(context.Background(), mdir, store, manifest.CheckOptions{}); err != nil || !mc.Clean() {
 		t.Errorf("manifest check: %+v %v", mc, err)
@@ -148,7 +157,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 type hostileCounts struct{ tiny, huge, garbage, endless atomic.Int64 }
 
 // serveHostile answers like a relay with the broadcasts "evil" and "good", and
-// attacks through the tracks of "evil" (moq-lite-04 framing).
+// attacks through the tracks of "evil", in the framing of the negotiated version.
 func serveHostile(p *moqtest.Peer, sent *hostileCounts) {
 	ctx := p.Session.Context()
 	v := p.Version
@@ -162,7 +171,11 @@ func serveHostile(p *moqtest.Peer, sent *hostileCounts) {
 			if _, err := wire.ReadAnnouncePlease(c.R, v); err != nil {
 				return
 			}
-			b, _ := wire.Announce{Status: wire.AnnounceActive}.Append(nil, v) // the prefix is the broadcast
+			var b []byte
+			if v.HasAnnounceOK() {
+				b, _ = wire.AnnounceOK{Active: 1}.Append(b, v)
+			}
+			b, _ = wire.Announce{Status: wire.AnnounceActive}.Append(b, v) // the prefix is the broadcast
 			_, _ = c.Stream.Write(b)
 			go io.Copy(io.Discard, c.R)
 		case wire.StreamTrack:
@@ -175,7 +188,11 @@ func serveHostile(p *moqtest.Peer, sent *hostileCounts) {
 			if err != nil {
 				return
 			}
-			b, _ := wire.SubscribeResponse{Kind: wire.ResponseOK}.Append(nil, v)
+			resp := wire.SubscribeResponse{Kind: wire.ResponseOK}
+			if v.HasTrackStream() {
+				resp.Kind = wire.ResponseStart // lite-05 and later have no SUBSCRIBE_OK
+			}
+			b, _ := resp.Append(nil, v)
 			if _, err := c.Stream.Write(b); err != nil {
 				return
 			}
@@ -195,7 +212,11 @@ func attackTrack(ctx context.Context, p *moqtest.Peer, v wire.Version, req wire.
 		}
 		return &sendStream{str}
 	}
-	terabyte, _ := wire.AppendVarint(nil, 1<<40)
+	var terabyte []byte // a frame header claiming 2^40 bytes
+	if v.HasTrackStream() {
+		terabyte = []byte{0x00} // timestamp delta 0
+	}
+	terabyte, _ = wire.AppendVarint(terabyte, 1<<40)
 	hugeVarint, _ := wire.AppendVarint(nil, wire.MaxVarint)
 	for seq := uint64(0); ctx.Err() == nil; seq++ {
 		switch req.Track {

@@ -38,7 +38,7 @@ func TestWTArchiveRealPeers(t *testing.T) {
 	moqSub := buildBinary(t, "moq-sub")
 	casPut := buildBinary(t, "cas-put")
 	manifestAppend := buildBinary(t, "manifest-append")
-	for _, version := range []string{"moq-lite-05", "moq-lite-04", "moq-lite-03"} {
+	for _, version := range []string{"moq-lite-06", "moq-lite-05", "moq-lite-04", "moq-lite-03"} {
 		t.Run(version, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()

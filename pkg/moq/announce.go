@@ -30,8 +30,9 @@ type announcements struct {
 }
 
 // Announced implements Session: it opens an announce stream with
-// ANNOUNCE_PLEASE for prefix. A broadcast announced again while active (the
-// lite-05 restart) is reported as ended and then active again.
+// ANNOUNCE_PLEASE for prefix. A broadcast restarted while active (lite-05: a
+// second active or status restart; lite-06: ANNOUNCE_RESTART) is reported as
+// ended and then active again.
 func (s *session) Announced(ctx context.Context, prefix string) (Announcements, error) {
 	prefix = strings.Trim(prefix, "/")
 	b := wire.AppendStreamType(nil, wire.StreamAnnounce)
@@ -59,26 +60,15 @@ func (a *announcements) read(br *bufio.Reader) error {
 			return a.streamError(err)
 		}
 	}
-	active := map[string]bool{}
+	var set announceSet
 	for {
 		msg, err := wire.ReadAnnounce(br, v)
 		if err != nil {
 			return a.streamError(err)
 		}
-		path := joinPath(a.prefix, msg.Suffix)
-		var out []Announcement
-		switch {
-		case msg.Status == wire.AnnounceEnded:
-			delete(active, path)
-			out = []Announcement{{Broadcast: path}}
-		case active[path]: // restart: a second active, or status restart
-			out = []Announcement{{Broadcast: path}, {Broadcast: path, Active: true}}
-		default:
-			if len(active) >= maxAnnounced {
-				return fmt.Errorf("moq: announce %q: more than %d active broadcasts", a.prefix, maxAnnounced)
-			}
-			active[path] = true
-			out = []Announcement{{Broadcast: path, Active: true}}
+		out, err := set.apply(msg, a.prefix, v)
+		if err != nil {
+			return fmt.Errorf("moq: announce %q: %w", a.prefix, err)
 		}
 		for _, ann := range out {
 			select {
@@ -90,6 +80,60 @@ func (a *announcements) read(br *bufio.Reader) error {
 			}
 		}
 	}
+}
+
+// announceSet is what one announce stream has announced and not yet ended.
+type announceSet struct {
+	active map[string]bool
+	// Lite-06: each ANNOUNCE_START takes the next id; END and RESTART name a
+	// live one.
+	byID   map[uint64]string
+	nextID uint64
+}
+
+// apply records one announce message and returns what to report for it. Like
+// moq-net, it refuses lite-06 messages naming an id that is not live, and a
+// second START for an active path (lite-06 restarts by id).
+func (set *announceSet) apply(msg wire.Announce, prefix string, v wire.Version) ([]Announcement, error) {
+	if set.active == nil {
+		set.active, set.byID = map[string]bool{}, map[uint64]string{}
+	}
+	path := joinPath(prefix, msg.Suffix)
+	if v.HasAnnounceIDs() && msg.Status != wire.AnnounceActive {
+		p, ok := set.byID[msg.ID]
+		if !ok {
+			return nil, fmt.Errorf("announce id %d is not live", msg.ID)
+		}
+		path = p
+		if msg.Status == wire.AnnounceEnded {
+			delete(set.byID, msg.ID)
+		}
+	}
+	status := msg.Status
+	if status == wire.AnnounceRestart && !v.HasAnnounceIDs() {
+		status = wire.AnnounceActive // lite-05: the same as a second active
+	}
+	restart := []Announcement{{Broadcast: path}, {Broadcast: path, Active: true}}
+	switch {
+	case status == wire.AnnounceEnded:
+		delete(set.active, path)
+		return []Announcement{{Broadcast: path}}, nil
+	case status == wire.AnnounceRestart:
+		return restart, nil
+	case set.active[path] && v.HasAnnounceIDs():
+		return nil, fmt.Errorf("broadcast %q announced twice", path)
+	case set.active[path]:
+		return restart, nil
+	}
+	if len(set.active) >= maxAnnounced {
+		return nil, fmt.Errorf("more than %d active broadcasts", maxAnnounced)
+	}
+	set.active[path] = true
+	if v.HasAnnounceIDs() {
+		set.byID[set.nextID] = path
+		set.nextID++
+	}
+	return []Announcement{{Broadcast: path, Active: true}}, nil
 }
 
 func (a *announcements) streamError(err error) error {

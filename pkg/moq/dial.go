@@ -25,7 +25,7 @@ import (
 type DialOptions struct {
 	TLS TLSOptions
 	// Versions are the moq-lite versions to offer, most preferred first.
-	// Default: ["moq-lite-05", "moq-lite-04", "moq-lite-03"].
+	// Default: ["moq-lite-06", "moq-lite-05", "moq-lite-04", "moq-lite-03"].
 	Versions []string
 	// Logger receives session events (default slog.Default()). URLs are logged
 	// without their query, which may hold a ?jwt= token.

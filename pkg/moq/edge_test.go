@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func acceptSubscribe(t *testing.T, p *moqtest.Peer) (uint64, *moqtest.Control) {
 // of bytes must never yield a complete group unless the cut falls on a frame
 // boundary (FIN only); a cut inside the header delivers no group at all.
 func TestGroupCutAtEveryOffset(t *testing.T) {
-	for _, version := range []string{"moq-lite-05", "moq-lite-03"} {
+	for _, version := range []string{"moq-lite-06", "moq-lite-05", "moq-lite-03"} {
 		v, _ := wire.ParseVersion(version)
 		full := moqtest.GroupStream(v, 0, 0, []byte("first frame"), []byte("second"))
 		hdr := moqtest.GroupStream(v, 0, 0)
@@ -259,4 +260,126 @@ func boolString(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// TestLite06Announcements: lite-06 END and RESTART name the implicit id of an
+// earlier START; unknown message types are skipped; an id that is not live, or
+// a second START for an active path, ends the announce stream with an error
+// (moq-net: protocol violation) rather than being guessed at.
+func TestLite06Announcements(t *testing.T) {
+	v := wire.Lite06
+	start := func(suffix string) wire.Announce { return wire.Announce{Status: wire.AnnounceActive, Suffix: suffix} }
+	cases := []struct {
+		name    string
+		msgs    []wire.Announce
+		want    []moq.Announcement
+		wantErr string
+	}{
+		{"ids count from 0 per stream",
+			[]wire.Announce{start("a"), start("b"), {Status: wire.AnnounceRestart, ID: 0}, {Status: wire.AnnounceEnded, ID: 1}, start("b")},
+			[]moq.Announcement{{Broadcast: "p/a", Active: true}, {Broadcast: "p/b", Active: true},
+				{Broadcast: "p/a"}, {Broadcast: "p/a", Active: true}, {Broadcast: "p/b"}, {Broadcast: "p/b", Active: true}},
+			""},
+		{"end of a retired id",
+			[]wire.Announce{start("a"), {Status: wire.AnnounceEnded, ID: 0}, {Status: wire.AnnounceEnded, ID: 0}},
+			[]moq.Announcement{{Broadcast: "p/a", Active: true}, {Broadcast: "p/a"}},
+			"announce id 0 is not live"},
+		{"restart of an id never assigned",
+			[]wire.Announce{start("a"), {Status: wire.AnnounceRestart, ID: 1}},
+			[]moq.Announcement{{Broadcast: "p/a", Active: true}},
+			"announce id 1 is not live"},
+		{"second start for an active path",
+			[]wire.Announce{start("a"), start("a")},
+			[]moq.Announcement{{Broadcast: "p/a", Active: true}},
+			"announced twice"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startStandIn(t, []string{v.String()}, func(p *moqtest.Peer) {
+				ctx := p.Session.Context()
+				if _, err := p.ReadClientSetup(ctx); err != nil {
+					t.Error(err)
+				}
+				c, err := p.AcceptControl(ctx)
+				if err != nil || c.Type != wire.StreamAnnounce {
+					t.Errorf("announce stream: %v, type %d", err, c.Type)
+					return
+				}
+				if _, err := wire.ReadAnnouncePlease(c.R, v); err != nil {
+					t.Error(err)
+				}
+				b, _ := wire.AnnounceOK{Active: 1}.Append(nil, v)
+				b = append(b, 0x09, 0x01, 0xee) // a later draft's message type
+				for _, m := range tc.msgs {
+					var err error
+					if b, err = m.Append(b, v); err != nil {
+						t.Error(err)
+					}
+				}
+				c.Stream.Write(b)
+				<-ctx.Done()
+			})
+			sess := dial(t, s, []string{v.String()})
+			ctx := testCtx(t)
+			anns, err := sess.Announced(ctx, "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer anns.Close()
+			for i, want := range tc.want {
+				got, err := anns.Next(ctx)
+				if err != nil || got != want {
+					t.Fatalf("announcement %d: got %+v, %v; want %+v", i, got, err, want)
+				}
+			}
+			if tc.wantErr == "" {
+				return
+			}
+			_, err = anns.Next(ctx)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("after the bad message: %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestLite06PartialGroup: a lite-06 GROUP whose first frame is not frame 0
+// lacks its head and cannot be decoded: it is reported as truncated
+// (ErrGroupReset), and whole groups still arrive.
+func TestLite06PartialGroup(t *testing.T) {
+	v := wire.Lite06
+	s := startStandIn(t, []string{v.String()}, func(p *moqtest.Peer) {
+		id, _ := acceptSubscribe(t, p)
+		ctx := p.Session.Context()
+		tail := wire.AppendStreamType(nil, wire.StreamGroup)
+		tail, _ = wire.Group{SubscribeID: id, Sequence: 1, FrameStart: 3}.Append(tail, v)
+		tail, _ = wire.FrameHeader{Size: 4, Timestamp: 3000}.Append(tail, v, 0)
+		tail = append(tail, "tail"...)
+		for _, b := range [][]byte{tail, moqtest.GroupStream(v, id, 2, []byte("key"))} {
+			if str, err := p.OpenUni(ctx, b); err == nil {
+				str.Close()
+			}
+		}
+		<-ctx.Done()
+	})
+	sess := dial(t, s, []string{v.String()})
+	ctx := testCtx(t)
+	sub, err := sess.Subscribe(ctx, "b", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]error{}
+	for len(got) < 2 {
+		g, err := sub.NextGroup(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, got[g.Sequence()] = readGroup(g)
+	}
+	if !errors.Is(got[1], moq.ErrGroupReset) {
+		t.Errorf("group starting at frame 3: %v, want ErrGroupReset", got[1])
+	}
+	if got[2] != io.EOF {
+		t.Errorf("whole group: %v, want complete", got[2])
+	}
 }

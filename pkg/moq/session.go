@@ -100,7 +100,7 @@ func (s *session) Close() error {
 	return nil
 }
 
-// sendSetup writes our lite-05 SETUP uni stream. ROLE=subscriber: moq-relay
+// sendSetup writes our lite-05/06 SETUP uni stream. ROLE=subscriber: moq-relay
 // then wires only its publishing half and opens no announce stream toward us.
 func (s *session) sendSetup(ctx context.Context) error {
 	if !s.version.HasSetup() {
@@ -166,7 +166,14 @@ func (s *session) handleUni(str *h3wt.ReceiveStream) {
 			str.CancelRead(wire.CodeCancel)
 			return
 		}
-		sub.deliver(newGroup(hdr.Sequence, str, br, s.version, sub.timescale))
+		g := newGroup(hdr.Sequence, str, br, s.version, sub.timescale)
+		if hdr.FrameStart != 0 {
+			// Lite-06: the relay holds only the group's tail. Without its head
+			// (the keyframe) it cannot be decoded: report it as truncated.
+			str.CancelRead(wire.CodeCancel)
+			g.fail(fmt.Errorf("%w: group %d starts at frame %d", ErrGroupReset, hdr.Sequence, hdr.FrameStart))
+		}
+		sub.deliver(g)
 	case typ == wire.StreamSetup && s.version.HasSetup():
 		setup, err := wire.ReadSetup(br, s.version)
 		s.mu.Lock()

@@ -94,7 +94,7 @@ func (s *session) Subscribe(ctx context.Context, broadcast, track string) (Subsc
 	sub.str = str
 	s.goSafe(func() { sub.readResponses(br) })
 	if s.version.HasTrackStream() {
-		// Lite-05 has no SUBSCRIBE_OK: TRACK_INFO already proved the track exists,
+		// Lite-05 and later have no SUBSCRIBE_OK: TRACK_INFO proved the track exists,
 		// and a later refusal arrives as a reset through NextGroup.
 		return sub, nil
 	}
@@ -114,7 +114,7 @@ func (s *session) Subscribe(ctx context.Context, broadcast, track string) (Subsc
 	}
 }
 
-// trackInfo asks for a track's properties on a lite-05 TRACK stream. The relay
+// trackInfo asks for a track's properties on a lite-05/06 TRACK stream. The relay
 // answers once and FINs; FINning before the answer would cancel it.
 func (s *session) trackInfo(ctx context.Context, broadcast, track string) (wire.TrackInfo, error) {
 	name := broadcast + "/" + track

@@ -1,6 +1,9 @@
 package wire
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+)
 
 // AnnouncePlease (moq-net AnnounceRequest) asks for the broadcasts under Prefix.
 // ExcludeHop exists on lite-04 and -05 only; 0 means none.
@@ -70,43 +73,112 @@ type AnnounceStatus uint8
 const (
 	AnnounceEnded  AnnounceStatus = 0
 	AnnounceActive AnnounceStatus = 1
-	// AnnounceRestart (lite-05) replaces an announced broadcast; moq-net also
-	// signals a restart as a second Active for the same path.
+	// AnnounceRestart (lite-05 and later) replaces an announced broadcast;
+	// moq-net also signals a lite-05 restart as a second Active for the same path.
 	AnnounceRestart AnnounceStatus = 2
+)
+
+// Lite-06 announce message types, each followed by a length-delimited body.
+// They match the status values, but travel before the length, not inside it.
+const (
+	announceStart   = 0
+	announceEnd     = 1
+	announceRestart = 2
 )
 
 // Announce (moq-net ANNOUNCE_BROADCAST) reports one broadcast under the
 // requested prefix. Lite-03 carries only the hop count: Hops then holds that
 // many zero (unknown) ids.
+//
+// On lite-06 it is one of three typed messages: ANNOUNCE_START (Active: Suffix,
+// Hops, Cost) implicitly takes the stream's next announce id, counting from 0;
+// ANNOUNCE_END (Ended: ID) and ANNOUNCE_RESTART (Restart: ID, Hops, Cost) name
+// that id instead of the path. The codec keeps no state: the caller maps ids to
+// paths. Messages of an unknown type are skipped by length, as moq-net does.
 type Announce struct {
 	Status AnnounceStatus
 	Suffix string
 	Hops   []uint64
+	ID     uint64    // lite-06 Ended and Restart
+	Cost   RouteCost // lite-06 Active and Restart
+}
+
+// RouteCost (lite-06) is the price of pulling a broadcast over a route: while
+// the relay already has it (Warm) and when it must fetch it first (Cold).
+type RouteCost struct {
+	Warm, Cold uint64
 }
 
 func (m Announce) Append(b []byte, v Version) ([]byte, error) {
 	if err := v.check(); err != nil {
 		return b, err
 	}
+	if err := checkStatus(m.Status, v); err != nil {
+		return b, fmt.Errorf("encode announce: %w", err)
+	}
+	if v.HasAnnounceIDs() {
+		return m.appendTyped(b, v)
+	}
 	return appendMessage(b, "announce", MaxMessageSize, func(e *encoder) {
-		if err := checkStatus(m.Status, v); err != nil {
-			e.err = err
-		}
-		if len(m.Hops) > MaxHops {
-			e.err = fmt.Errorf("%d hops: %w", len(m.Hops), ErrTooLarge)
+		if m.ID != 0 || m.Cost != (RouteCost{}) {
+			e.fail(fmt.Errorf("announce id or cost on %s: %w", v, ErrVersion))
 		}
 		e.u8(uint8(m.Status))
 		e.path(m.Suffix)
-		e.varint(uint64(len(m.Hops)))
-		if v.HasHopList() {
-			for _, h := range m.Hops {
-				e.varint(h)
-			}
-		}
+		e.hops(m.Hops, v)
 	})
 }
 
+// appendTyped appends a lite-06 announce: type, then the length-delimited body.
+func (m Announce) appendTyped(b []byte, v Version) ([]byte, error) {
+	typ := uint64(announceStart)
+	switch m.Status {
+	case AnnounceEnded:
+		typ = announceEnd
+	case AnnounceRestart:
+		typ = announceRestart
+	}
+	b, _ = AppendVarint(b, typ)
+	return appendMessage(b, "announce", MaxMessageSize, func(e *encoder) {
+		if m.Status == AnnounceActive {
+			if m.ID != 0 {
+				e.fail(fmt.Errorf("announce start carries no id: %w", ErrInvalid))
+			}
+			e.path(m.Suffix)
+		} else {
+			if m.Suffix != "" {
+				e.fail(fmt.Errorf("announce end or restart carries no path: %w", ErrInvalid))
+			}
+			e.varint(m.ID)
+		}
+		if m.Status == AnnounceEnded {
+			if len(m.Hops) > 0 || m.Cost != (RouteCost{}) {
+				e.fail(fmt.Errorf("announce end carries no hops or cost: %w", ErrInvalid))
+			}
+			return
+		}
+		e.hops(m.Hops, v)
+		e.varint(m.Cost.Warm)
+		e.varint(m.Cost.Cold)
+	})
+}
+
+func (e *encoder) hops(hops []uint64, v Version) {
+	if len(hops) > MaxHops {
+		e.fail(fmt.Errorf("%d hops: %w", len(hops), ErrTooLarge))
+	}
+	e.varint(uint64(len(hops)))
+	if v.HasHopList() {
+		for _, h := range hops {
+			e.varint(h)
+		}
+	}
+}
+
 func ReadAnnounce(r Reader, v Version) (Announce, error) {
+	if v.HasAnnounceIDs() {
+		return readTypedAnnounce(r, v)
+	}
 	body, err := readMessage(r, "announce", MaxMessageSize)
 	if err != nil {
 		return Announce{}, err
@@ -117,25 +189,64 @@ func ReadAnnounce(r Reader, v Version) (Announce, error) {
 		d.fail(checkStatus(m.Status, v))
 	}
 	m.Suffix = d.path()
+	m.Hops = d.hops(v)
+	return m, d.finish("announce")
+}
+
+// readTypedAnnounce reads lite-06 announces until one of a known type.
+func readTypedAnnounce(r Reader, v Version) (Announce, error) {
+	for {
+		typ, err := ReadVarint(r)
+		if err != nil {
+			if err != io.EOF {
+				err = fmt.Errorf("decode announce type: %w", err)
+			}
+			return Announce{}, err
+		}
+		body, err := readMessage(r, "announce", MaxMessageSize)
+		if err != nil {
+			return Announce{}, noEOF(err)
+		}
+		d := decoder{b: body}
+		var m Announce
+		switch typ {
+		case announceStart:
+			m = Announce{Status: AnnounceActive, Suffix: d.path(), Hops: d.hops(v)}
+			m.Cost = RouteCost{Warm: d.varint(), Cold: d.varint()}
+		case announceEnd:
+			m = Announce{Status: AnnounceEnded, ID: d.varint()}
+		case announceRestart:
+			m = Announce{Status: AnnounceRestart, ID: d.varint(), Hops: d.hops(v)}
+			m.Cost = RouteCost{Warm: d.varint(), Cold: d.varint()}
+		default:
+			continue // a later draft's message: skipped, the stream stays up
+		}
+		return m, d.finish("announce")
+	}
+}
+
+// hops reads a hop chain: its count, then (lite-04 and later) the ids.
+func (d *decoder) hops(v Version) []uint64 {
 	n := d.varint()
 	if d.err == nil && n > MaxHops {
 		d.fail(fmt.Errorf("%d hops: %w", n, ErrTooLarge))
 	}
-	if d.err == nil {
-		m.Hops = make([]uint64, n)
+	if d.err != nil {
+		return nil
 	}
+	hops := make([]uint64, n)
 	if v.HasHopList() {
-		for i := range m.Hops {
-			m.Hops[i] = d.varint()
+		for i := range hops {
+			hops[i] = d.varint()
 			// A chain that revisits a hop is a loop; moq-net rejects it.
-			for _, prev := range m.Hops[:i] {
-				if d.err == nil && m.Hops[i] != 0 && prev == m.Hops[i] {
+			for _, prev := range hops[:i] {
+				if d.err == nil && hops[i] != 0 && prev == hops[i] {
 					d.fail(fmt.Errorf("hop %d repeated: %w", prev, ErrInvalid))
 				}
 			}
 		}
 	}
-	return m, d.finish("announce")
+	return hops
 }
 
 func checkStatus(s AnnounceStatus, v Version) error {

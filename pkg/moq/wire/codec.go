@@ -38,17 +38,27 @@ func (e *encoder) path(p string) {
 	e.str(p, MaxPathLength)
 }
 
-// optGroup writes an optional group sequence as 0 (absent) or seq+1.
-func (e *encoder) optGroup(g OptionalGroup) {
-	if !g.Set {
+// optional writes an optional value as 0 (absent) or v+1.
+func (e *encoder) optional(v uint64, set bool) {
+	if !set {
 		e.varint(0)
 		return
 	}
-	if g.Seq >= MaxVarint {
-		e.err = fmt.Errorf("group %d: %w", g.Seq, ErrTooLarge)
+	if v >= MaxVarint {
+		e.fail(fmt.Errorf("optional value %d: %w", v, ErrTooLarge))
 		return
 	}
-	e.varint(g.Seq + 1)
+	e.varint(v + 1)
+}
+
+func (e *encoder) optGroup(g OptionalGroup) { e.optional(g.Seq, g.Set) }
+
+func (e *encoder) optFrame(f OptionalFrame) { e.optional(f.Index, f.Set) }
+
+func (e *encoder) fail(err error) {
+	if e.err == nil {
+		e.err = err
+	}
 }
 
 // appendMessage appends the body built by fill, prefixed by its varint length.
@@ -161,12 +171,23 @@ func (d *decoder) path() string {
 	return p
 }
 
-func (d *decoder) optGroup() OptionalGroup {
+// optional reads 0 as absent and n as the value n-1.
+func (d *decoder) optional() (uint64, bool) {
 	v := d.varint()
 	if v == 0 {
-		return OptionalGroup{}
+		return 0, false
 	}
-	return OptionalGroup{Seq: v - 1, Set: true}
+	return v - 1, true
+}
+
+func (d *decoder) optGroup() OptionalGroup {
+	seq, set := d.optional()
+	return OptionalGroup{Seq: seq, Set: set}
+}
+
+func (d *decoder) optFrame() OptionalFrame {
+	i, set := d.optional()
+	return OptionalFrame{Index: i, Set: set}
 }
 
 // finish reports the first error, or ErrTrailingBytes if the body is not used up
@@ -193,4 +214,11 @@ func checkPath(p string) error {
 type OptionalGroup struct {
 	Seq uint64
 	Set bool
+}
+
+// OptionalFrame is a frame index within a group that may be absent (lite-06),
+// encoded like OptionalGroup.
+type OptionalFrame struct {
+	Index uint64
+	Set   bool
 }

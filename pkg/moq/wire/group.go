@@ -6,10 +6,13 @@ import (
 )
 
 // Group opens a GROUP uni stream (after the stream type): the subscription it
-// belongs to and its sequence number. Frames follow until FIN.
+// belongs to and its sequence number. Frames follow until FIN. From lite-06,
+// FrameStart is the index of the stream's first frame: non-zero when the
+// relay holds, or the subscription asked for, only the group's tail.
 type Group struct {
 	SubscribeID uint64
 	Sequence    uint64
+	FrameStart  uint64 // lite-06
 }
 
 func (m Group) Append(b []byte, v Version) ([]byte, error) {
@@ -19,6 +22,13 @@ func (m Group) Append(b []byte, v Version) ([]byte, error) {
 	return appendMessage(b, "group", MaxMessageSize, func(e *encoder) {
 		e.varint(m.SubscribeID)
 		e.varint(m.Sequence)
+		switch {
+		case v.HasFrameBounds():
+			e.varint(m.FrameStart)
+		case m.FrameStart != 0:
+			// The peer would number the frames from 0 and misalign the group.
+			e.fail(fmt.Errorf("frame start on %s: %w", v, ErrVersion))
+		}
 	})
 }
 
@@ -29,6 +39,9 @@ func ReadGroup(r Reader, v Version) (Group, error) {
 	}
 	d := decoder{b: body}
 	m := Group{SubscribeID: d.varint(), Sequence: d.varint()}
+	if v.HasFrameBounds() {
+		m.FrameStart = d.varint()
+	}
 	return m, d.finish("group")
 }
 

@@ -23,7 +23,7 @@ const (
 	RoleSubscriber = 2
 )
 
-// Setup is the lite-05 SETUP message, the only message on a SETUP uni stream.
+// Setup is the lite-05/06 SETUP message (same layout in both), the only message on a SETUP uni stream.
 // Zero fields are absent on the wire. Unknown parameters are ignored on decode.
 type Setup struct {
 	Probe   uint64

@@ -10,7 +10,12 @@ import (
 // with it. Broadcast is relative to the session root (the URL path).
 //
 // Ordered is the retired group-order byte: moq-net 0.3.16 writes 0 and ignores
-// it, but keeps it in the 03-05 layouts.
+// it, but keeps it in the 03-05 layouts; lite-06 drops it from the wire.
+//
+// Start differs by version. Before lite-06 an absent Start means the latest
+// group. From lite-06 it is a floor the relay resolves the start from with
+// MaxLatencyMs (0: the live edge); the wire carries the raw sequence, so a Start
+// of group 0 without a StartFrame is no floor at all and decodes as absent.
 type Subscribe struct {
 	ID           uint64
 	Broadcast    string
@@ -18,8 +23,10 @@ type Subscribe struct {
 	Priority     uint8 // higher is more important
 	Ordered      uint8
 	MaxLatencyMs uint64
-	Start        OptionalGroup // absent: the latest group, from its first frame
+	Start        OptionalGroup // absent: the latest group (lite-06: no floor)
 	End          OptionalGroup // absent: unbounded; else the last group (inclusive)
+	StartFrame   uint64        // lite-06: first frame of the Start group to deliver
+	EndFrame     OptionalFrame // lite-06: last frame of the End group (inclusive)
 }
 
 func (m Subscribe) Append(b []byte, v Version) ([]byte, error) {
@@ -31,10 +38,7 @@ func (m Subscribe) Append(b []byte, v Version) ([]byte, error) {
 		e.path(m.Broadcast)
 		e.str(m.Track, MaxStringLength)
 		e.u8(m.Priority)
-		e.u8(m.Ordered)
-		e.varint(m.MaxLatencyMs)
-		e.optGroup(m.Start)
-		e.optGroup(m.End)
+		e.subRange(v, subscribeRange{m.Ordered, m.MaxLatencyMs, m.Start, m.End, m.StartFrame, m.EndFrame})
 	})
 }
 
@@ -49,22 +53,23 @@ func ReadSubscribe(r Reader, v Version) (Subscribe, error) {
 		Broadcast: d.path(),
 		Track:     d.str(MaxStringLength),
 		Priority:  d.u8(),
-		Ordered:   d.u8(),
 	}
-	m.MaxLatencyMs = d.varint()
-	m.Start = d.optGroup()
-	m.End = d.optGroup()
+	sr := d.subRange(v)
+	m.Ordered, m.MaxLatencyMs, m.Start, m.End, m.StartFrame, m.EndFrame =
+		sr.ordered, sr.maxLatencyMs, sr.start, sr.end, sr.startFrame, sr.endFrame
 	return m, d.finish("subscribe")
 }
 
 // SubscribeUpdate changes a subscription; it follows SUBSCRIBE on the same
-// stream, with no type prefix.
+// stream, with no type prefix. Its fields mean what Subscribe's do.
 type SubscribeUpdate struct {
 	Priority     uint8
 	Ordered      uint8
 	MaxLatencyMs uint64
 	Start        OptionalGroup
 	End          OptionalGroup
+	StartFrame   uint64        // lite-06
+	EndFrame     OptionalFrame // lite-06
 }
 
 func (m SubscribeUpdate) Append(b []byte, v Version) ([]byte, error) {
@@ -73,10 +78,7 @@ func (m SubscribeUpdate) Append(b []byte, v Version) ([]byte, error) {
 	}
 	return appendMessage(b, "subscribe update", MaxMessageSize, func(e *encoder) {
 		e.u8(m.Priority)
-		e.u8(m.Ordered)
-		e.varint(m.MaxLatencyMs)
-		e.optGroup(m.Start)
-		e.optGroup(m.End)
+		e.subRange(v, subscribeRange{m.Ordered, m.MaxLatencyMs, m.Start, m.End, m.StartFrame, m.EndFrame})
 	})
 }
 
@@ -86,11 +88,71 @@ func ReadSubscribeUpdate(r Reader, v Version) (SubscribeUpdate, error) {
 		return SubscribeUpdate{}, err
 	}
 	d := decoder{b: body}
-	m := SubscribeUpdate{Priority: d.u8(), Ordered: d.u8()}
-	m.MaxLatencyMs = d.varint()
-	m.Start = d.optGroup()
-	m.End = d.optGroup()
+	m := SubscribeUpdate{Priority: d.u8()}
+	sr := d.subRange(v)
+	m.Ordered, m.MaxLatencyMs, m.Start, m.End, m.StartFrame, m.EndFrame =
+		sr.ordered, sr.maxLatencyMs, sr.start, sr.end, sr.startFrame, sr.endFrame
 	return m, d.finish("subscribe update")
+}
+
+// subscribeRange is the tail SUBSCRIBE and SUBSCRIBE_UPDATE share, after the
+// priority: [Ordered] MaxLatency Start End [StartFrame EndFrame].
+type subscribeRange struct {
+	ordered      uint8
+	maxLatencyMs uint64
+	start, end   OptionalGroup
+	startFrame   uint64
+	endFrame     OptionalFrame
+}
+
+func (e *encoder) subRange(v Version, r subscribeRange) {
+	// A frame bound qualifies a named group; without one there is nothing to
+	// count frames from (moq-net: InvalidSubscribeLocation).
+	if (r.startFrame != 0 && !r.start.Set) || (r.endFrame.Set && !r.end.Set) {
+		e.fail(fmt.Errorf("frame bound without its group: %w", ErrInvalid))
+	}
+	if !v.HasFrameBounds() {
+		if r.startFrame != 0 || r.endFrame.Set {
+			// Widening to whole groups would deliver frames the caller excluded.
+			e.fail(fmt.Errorf("frame bounds on %s: %w", v, ErrVersion))
+		}
+		e.u8(r.ordered)
+		e.varint(r.maxLatencyMs)
+		e.optGroup(r.start)
+		e.optGroup(r.end)
+		return
+	}
+	e.varint(r.maxLatencyMs)
+	var floor uint64 // absent and group 0 are the same floor
+	if r.start.Set {
+		floor = r.start.Seq
+	}
+	e.varint(floor)
+	e.optGroup(r.end)
+	e.varint(r.startFrame)
+	e.optFrame(r.endFrame)
+}
+
+func (d *decoder) subRange(v Version) subscribeRange {
+	var r subscribeRange
+	if !v.HasFrameBounds() {
+		r.ordered = d.u8()
+		r.maxLatencyMs = d.varint()
+		r.start = d.optGroup()
+		r.end = d.optGroup()
+		return r
+	}
+	r.maxLatencyMs = d.varint()
+	floor := d.varint()
+	r.end = d.optGroup()
+	r.startFrame = d.varint()
+	r.endFrame = d.optFrame()
+	// Group 0 stays named only when a frame start qualifies it.
+	r.start = OptionalGroup{Seq: floor, Set: floor != 0 || r.startFrame != 0}
+	if d.err == nil && r.endFrame.Set && !r.end.Set {
+		d.fail(fmt.Errorf("frame end without an end group: %w", ErrInvalid))
+	}
+	return r
 }
 
 // ResponseKind names a message the publisher sends back on a subscribe stream.
@@ -99,9 +161,9 @@ type ResponseKind uint8
 const (
 	// ResponseOK (lite-03/04) accepts the subscription.
 	ResponseOK ResponseKind = iota + 1
-	// ResponseStart (lite-05) gives the absolute first group; acceptance is implicit.
+	// ResponseStart (lite-05/06) gives the absolute first group; acceptance is implicit.
 	ResponseStart
-	// ResponseEnd (lite-05) gives the exclusive end group (0: ended before any).
+	// ResponseEnd (lite-05/06) gives the exclusive end group (0: ended before any).
 	ResponseEnd
 	// ResponseDrop reports groups Start..End (inclusive) that will never arrive.
 	ResponseDrop
@@ -124,7 +186,7 @@ type SubscribeDrop struct {
 
 // SubscribeResponse is one typed response: a varint type, then a
 // length-delimited body. Type numbers differ per version: 03/04 have OK=0 and
-// DROP=1; 05 has START=0, END=1 and DROP=2.
+// DROP=1; 05 and 06 have START=0, END=1 and DROP=2.
 type SubscribeResponse struct {
 	Kind  ResponseKind
 	OK    SubscribeOK   // ResponseOK

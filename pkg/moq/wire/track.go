@@ -2,7 +2,7 @@ package wire
 
 import "fmt"
 
-// Track (lite-05) asks for a track's immutable properties on a TRACK stream.
+// Track (lite-05/06) asks for a track's immutable properties on a TRACK stream.
 type Track struct {
 	Broadcast string
 	Track     string
@@ -31,8 +31,9 @@ func ReadTrack(r Reader, v Version) (Track, error) {
 	return m, d.finish("track")
 }
 
-// TrackInfo (lite-05) is the publisher's only reply on a TRACK stream.
+// TrackInfo (lite-05/06) is the publisher's only reply on a TRACK stream.
 // Timescale (units per second, never 0) is the unit of the frame timestamps.
+// Ordered is the retired byte, absent from lite-06 (see Subscribe).
 type TrackInfo struct {
 	Priority     uint8
 	Ordered      uint8
@@ -49,7 +50,9 @@ func (m TrackInfo) Append(b []byte, v Version) ([]byte, error) {
 			e.err = fmt.Errorf("timescale 0: %w", ErrInvalid)
 		}
 		e.u8(m.Priority)
-		e.u8(m.Ordered)
+		if !v.HasFrameBounds() {
+			e.u8(m.Ordered)
+		}
 		e.varint(m.MaxLatencyMs)
 		e.varint(m.Timescale)
 	})
@@ -64,7 +67,10 @@ func ReadTrackInfo(r Reader, v Version) (TrackInfo, error) {
 		return TrackInfo{}, err
 	}
 	d := decoder{b: body}
-	m := TrackInfo{Priority: d.u8(), Ordered: d.u8()}
+	m := TrackInfo{Priority: d.u8()}
+	if !v.HasFrameBounds() {
+		m.Ordered = d.u8()
+	}
 	m.MaxLatencyMs = d.varint()
 	m.Timescale = d.varint()
 	if d.err == nil && m.Timescale == 0 {

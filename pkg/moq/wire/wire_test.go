@@ -44,20 +44,34 @@ func sampleCodecs(v Version) []struct {
 		please.ExcludeHop = 1 << 40
 	}
 	add(msgCodec("announce please", AnnouncePlease.Append, ReadAnnouncePlease, please), please)
-	for _, a := range []Announce{
+	announces := []Announce{
 		{Status: AnnounceActive, Suffix: "bbb.hang", Hops: hops},
 		{Status: AnnounceEnded, Suffix: "", Hops: []uint64{}},
-	} {
+	}
+	if v.HasAnnounceIDs() {
+		announces = []Announce{
+			{Status: AnnounceActive, Suffix: "bbb.hang", Hops: hops, Cost: RouteCost{Warm: 1, Cold: MaxVarint}},
+			{Status: AnnounceActive, Suffix: "", Hops: []uint64{}},
+			{Status: AnnounceEnded, ID: 7},
+			{Status: AnnounceRestart, ID: 1 << 40, Hops: []uint64{9}, Cost: RouteCost{Warm: 300}},
+		}
+	}
+	for _, a := range announces {
 		add(msgCodec("announce", Announce.Append, ReadAnnounce, a), a)
 	}
 	sub := Subscribe{ID: 1 << 20, Broadcast: "bbb.hang", Track: "vidéo0.m4s", Priority: 200, Ordered: 1,
 		MaxLatencyMs: 5000, Start: OptionalGroup{Seq: 0, Set: true}, End: OptionalGroup{Seq: MaxVarint - 1, Set: true}}
+	grp := Group{SubscribeID: 3, Sequence: 1 << 33}
+	if v.HasFrameBounds() {
+		// No Ordered byte; group 0 stays a named floor only with a frame start.
+		sub.Ordered, sub.StartFrame, sub.EndFrame = 0, 3, OptionalFrame{Index: 2, Set: true}
+		grp.FrameStart = 4
+	}
 	add(msgCodec("subscribe", Subscribe.Append, ReadSubscribe, sub), sub)
 	upd := SubscribeUpdate{Priority: 1, MaxLatencyMs: 1, Start: OptionalGroup{Seq: 9, Set: true}}
 	add(msgCodec("subscribe update", SubscribeUpdate.Append, ReadSubscribeUpdate, upd), upd)
 	drop := SubscribeResponse{Kind: ResponseDrop, Drop: SubscribeDrop{Start: 3, End: 5, Error: CodeOld}}
 	add(msgCodec("subscribe drop", SubscribeResponse.Append, ReadSubscribeResponse, drop), drop)
-	grp := Group{SubscribeID: 3, Sequence: 1 << 33}
 	add(msgCodec("group", Group.Append, ReadGroup, grp), grp)
 	if v.HasTrackStream() {
 		for _, r := range []SubscribeResponse{{Kind: ResponseStart, Group: 42}, {Kind: ResponseEnd, Group: 0}} {
@@ -135,23 +149,26 @@ func TestTruncatedPrefixes(t *testing.T) {
 // A length prefix that claims one more byte than the fields use is refused, as
 // moq-net refuses it (DecodeError::Long).
 func TestTrailingBytesRejected(t *testing.T) {
-	for _, tc := range sampleCodecs(Lite05) {
-		b, err := tc.c.enc(nil, Lite05)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := bytes.NewReader(b)
-		var typ []byte
-		if tc.c.name == "subscribe drop" || tc.c.name == "subscribe response" {
-			typ = b[:1]
-			r.Seek(1, io.SeekStart)
-		}
-		n, _ := ReadVarint(r)
-		rest := b[len(b)-int(n):]
-		padded := append(append(append([]byte(nil), typ...), mustVarint(t, n+1)...), rest...)
-		padded = append(padded, 0)
-		if _, err := tc.c.dec(bytes.NewReader(padded), Lite05); !errors.Is(err, ErrTrailingBytes) {
-			t.Errorf("%s: got %v, want ErrTrailingBytes", tc.c.name, err)
+	for _, v := range []Version{Lite05, Lite06} {
+		for _, tc := range sampleCodecs(v) {
+			b, err := tc.c.enc(nil, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := bytes.NewReader(b)
+			var typ []byte
+			if tc.c.name == "subscribe drop" || tc.c.name == "subscribe response" ||
+				(tc.c.name == "announce" && v.HasAnnounceIDs()) {
+				typ = b[:1]
+				r.Seek(1, io.SeekStart)
+			}
+			n, _ := ReadVarint(r)
+			rest := b[len(b)-int(n):]
+			padded := append(append(append([]byte(nil), typ...), mustVarint(t, n+1)...), rest...)
+			padded = append(padded, 0)
+			if _, err := tc.c.dec(bytes.NewReader(padded), v); !errors.Is(err, ErrTrailingBytes) {
+				t.Errorf("%s %s: got %v, want ErrTrailingBytes", v, tc.c.name, err)
+			}
 		}
 	}
 }
@@ -217,6 +234,13 @@ func TestLimits(t *testing.T) {
 		{"frame too large", []byte{0x82, 0x00, 0x00, 0x01}, func(r Reader) error { _, err := ReadFrameHeader(r, Lite04, 0); return err }, ErrTooLarge},
 		{"negative timestamp", []byte{0x01, 0x00}, func(r Reader) error { _, err := ReadFrameHeader(r, Lite05, 0); return err }, ErrInvalid},
 		{"goaway on lite-03", []byte{0x01, 0x00}, func(r Reader) error { _, err := ReadGoaway(r, Lite03); return err }, ErrVersion},
+		{"lite-06 frame end without an end group", []byte{0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01}, func(r Reader) error { _, err := ReadSubscribeUpdate(r, Lite06); return err }, ErrInvalid},
+		{"lite-06 too many hops", []byte{0x00, 0x04, 0x00, 33, 0x00, 0x00}, func(r Reader) error { _, err := ReadAnnounce(r, Lite06); return err }, ErrTooLarge},
+		{"lite-06 repeated hop", []byte{0x02, 0x06, 0x00, 0x02, 0x07, 0x07, 0x00, 0x00}, func(r Reader) error { _, err := ReadAnnounce(r, Lite06); return err }, ErrInvalid},
+		{"lite-06 announce end with trailing byte", []byte{0x01, 0x02, 0x03, 0x00}, func(r Reader) error { _, err := ReadAnnounce(r, Lite06); return err }, ErrTrailingBytes},
+		{"lite-06 announce length over limit", []byte{0x00, 0x80, 0x01, 0x00, 0x01}, func(r Reader) error { _, err := ReadAnnounce(r, Lite06); return err }, ErrTooLarge},
+		{"lite-06 skipped announce length over limit", []byte{0x09, 0x80, 0x01, 0x00, 0x01}, func(r Reader) error { _, err := ReadAnnounce(r, Lite06); return err }, ErrTooLarge},
+		{"lite-06 timescale zero", []byte{0x03, 0x00, 0x00, 0x00}, func(r Reader) error { _, err := ReadTrackInfo(r, Lite06); return err }, ErrInvalid},
 		{"too many path segments", append([]byte{0x40, 0x42, 0x40, 0x40}, bytes.Repeat([]byte("a/"), 32)...), func(r Reader) error { _, err := ReadAnnouncePlease(r, Lite03); return err }, ErrTooLarge},
 	}
 	for _, tc := range cases {
@@ -275,9 +299,88 @@ func TestParseVersion(t *testing.T) {
 			t.Errorf("%s: got %v, %v", v, got, err)
 		}
 	}
-	for _, name := range []string{"moq-lite-06", "moql", "moq-lite-5", ""} {
+	for _, name := range []string{"moq-lite-07-wip", "moq-lite-02", "moql", "moq-lite-5", ""} {
 		if _, err := ParseVersion(name); !errors.Is(err, ErrVersion) {
 			t.Errorf("%q: got %v, want ErrVersion", name, err)
 		}
+	}
+}
+
+// Lite-06 SUBSCRIBE carries the raw group floor: absent and group 0 are the same
+// bytes and decode as absent, unless a frame start names group 0; earlier
+// versions keep sequence+1 with 0 meaning the latest group.
+func TestSubscribeStartFloor(t *testing.T) {
+	enc := func(m Subscribe, v Version) []byte {
+		t.Helper()
+		b, err := m.Append(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	absent := Subscribe{Track: "t"}
+	zero := Subscribe{Track: "t", Start: OptionalGroup{Set: true}}
+	if !bytes.Equal(enc(absent, Lite06), enc(zero, Lite06)) {
+		t.Error("lite-06: a floor of group 0 differs from no floor")
+	}
+	if got, err := ReadSubscribe(bytes.NewReader(enc(zero, Lite06)), Lite06); err != nil || got.Start.Set {
+		t.Errorf("lite-06: floor 0 decoded as %+v, %v; want absent", got.Start, err)
+	}
+	if bytes.Equal(enc(absent, Lite05), enc(zero, Lite05)) {
+		t.Error("lite-05: group 0 encodes like the latest group")
+	}
+	mid := Subscribe{Track: "t", Start: OptionalGroup{Set: true}, StartFrame: 5}
+	if got, err := ReadSubscribe(bytes.NewReader(enc(mid, Lite06)), Lite06); err != nil || got != mid {
+		t.Errorf("lite-06: group 0 from frame 5 decoded as %+v, %v", got, err)
+	}
+}
+
+// Encoders refuse what the version cannot carry instead of dropping it.
+func TestEncodeRefusals(t *testing.T) {
+	cases := []struct {
+		name string
+		enc  func() ([]byte, error)
+		want error
+	}{
+		{"frame start on lite-05", func() ([]byte, error) {
+			return Subscribe{Start: OptionalGroup{Seq: 1, Set: true}, StartFrame: 2}.Append(nil, Lite05)
+		}, ErrVersion},
+		{"frame end on lite-05", func() ([]byte, error) {
+			return SubscribeUpdate{End: OptionalGroup{Seq: 1, Set: true}, EndFrame: OptionalFrame{Set: true}}.Append(nil, Lite05)
+		}, ErrVersion},
+		{"frame start without its group", func() ([]byte, error) { return Subscribe{StartFrame: 2}.Append(nil, Lite06) }, ErrInvalid},
+		{"frame end without its group", func() ([]byte, error) {
+			return SubscribeUpdate{EndFrame: OptionalFrame{Index: 1, Set: true}}.Append(nil, Lite06)
+		}, ErrInvalid},
+		{"group frame start on lite-05", func() ([]byte, error) { return Group{FrameStart: 1}.Append(nil, Lite05) }, ErrVersion},
+		{"announce id on lite-05", func() ([]byte, error) { return Announce{Status: AnnounceEnded, ID: 1}.Append(nil, Lite05) }, ErrVersion},
+		{"route cost on lite-05", func() ([]byte, error) {
+			return Announce{Status: AnnounceActive, Cost: RouteCost{Warm: 1}}.Append(nil, Lite05)
+		}, ErrVersion},
+		{"lite-06 end with a path", func() ([]byte, error) { return Announce{Status: AnnounceEnded, Suffix: "a"}.Append(nil, Lite06) }, ErrInvalid},
+		{"lite-06 end with hops", func() ([]byte, error) { return Announce{Status: AnnounceEnded, Hops: []uint64{1}}.Append(nil, Lite06) }, ErrInvalid},
+		{"lite-06 start with an id", func() ([]byte, error) { return Announce{Status: AnnounceActive, ID: 1}.Append(nil, Lite06) }, ErrInvalid},
+		{"restart on lite-04", func() ([]byte, error) { return Announce{Status: AnnounceRestart}.Append(nil, Lite04) }, ErrInvalid},
+		{"lite-07", func() ([]byte, error) { return Group{}.Append(nil, Lite06+1) }, ErrVersion},
+	}
+	for _, tc := range cases {
+		if _, err := tc.enc(); !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// A lite-06 announce of a type this draft does not define is skipped by its
+// length, as moq-net does, and the next message is returned.
+func TestUnknownAnnounceTypeSkipped(t *testing.T) {
+	in := []byte{0x05, 0x02, 0xaa, 0xbb, 0x40, 0x40, 0x00}
+	in, _ = Announce{Status: AnnounceEnded, ID: 3}.Append(in, Lite06)
+	r := bytes.NewReader(in)
+	got, err := ReadAnnounce(r, Lite06)
+	if err != nil || got.Status != AnnounceEnded || got.ID != 3 || r.Len() != 0 {
+		t.Fatalf("got %+v, %v with %d bytes left", got, err, r.Len())
+	}
+	if _, err := ReadAnnounce(bytes.NewReader([]byte{0x05, 0x02, 0xaa}), Lite06); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("truncated skipped message: got %v, want io.ErrUnexpectedEOF", err)
 	}
 }
