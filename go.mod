@@ -22,6 +22,7 @@ require (
 )
 
 require (
+	github.com/Eyevinn/mp4ff v0.47.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect

@@ -1,0 +1,435 @@
+// Package export turns a range of an archived broadcast back into playable
+// fragmented MP4: the init segments from the catalog in force, the moof+mdat
+// fragments of each group passed through with only their track id, sequence
+// number and decode time rewritten. The behaviour is specified in docs/export.md.
+package export
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/catalog"
+	"github.com/every-channel/ec-node/pkg/manifest"
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// Options say what to export.
+type Options struct {
+	ManifestDir string
+	Store       cas.Store
+	// StoreRoot is only used to name objects in errors.
+	StoreRoot string
+	Broadcast string
+	// Tracks to export; empty means every rendition of the catalog in force.
+	Tracks []string
+	Range  Range
+	// PerTrack writes one file per track instead of one muxed file.
+	PerTrack bool
+	// SingleFile fails, before writing anything, when the range needs more than
+	// one output file (a catalog change or a publisher restart inside it).
+	SingleFile bool
+	// SkipCorrupt turns a missing or corrupt object into a gap instead of an error.
+	SkipCorrupt bool
+	// Progress, when set, is called after each group.
+	Progress func(Progress)
+}
+
+// Range selects the groups of the lead track (the first video track, else the
+// first track). Without Groups, it selects by receive time; a zero From or To
+// leaves that end open.
+type Range struct {
+	From, To time.Time
+	// Groups selects the lead track's groups First..Last (inclusive) of one
+	// publisher session: Session (1-based, as in docs/manifest.md), or the
+	// only session holding any of them when Session is 0.
+	Groups      bool
+	First, Last uint64
+	Session     int
+}
+
+// Progress counts the groups read.
+type Progress struct {
+	Groups, GroupsTotal int
+	Bytes               int64
+}
+
+// Open creates output file n (0-based) of an export: all tracks muxed (track
+// "") or one track. Close must commit it; on an export error the caller
+// discards every file not closed.
+type Open func(n int, track string) (io.WriteCloser, error)
+
+// Report describes an export.
+type Report struct {
+	Files   []File
+	Missing []Missing
+}
+
+// File is one output file.
+type File struct {
+	N       int
+	Track   string // "" when muxed
+	Session int    // of the lead track
+	// Start and Duration are the lead track's media time, in seconds, before
+	// the output's decode times were moved to start at 0.
+	Start, Duration float64
+	Fragments       int
+}
+
+// Missing counts the groups of a track missing inside the exported range.
+type Missing struct {
+	Track   string
+	Session int
+	Reason  string // a gap reason; "unrecorded" when no gap line covers it; "corrupt" with SkipCorrupt
+	Groups  uint64
+}
+
+// Export writes the selected range through open.
+func Export(ctx context.Context, opts Options, open Open) (Report, error) {
+	x := &exporter{opts: opts, ctx: ctx}
+	if err := x.plan(); err != nil {
+		return Report{}, err
+	}
+	if opts.SingleFile && len(x.segments) > 1 {
+		return Report{}, fmt.Errorf("the range needs %d output files (%s) and --single-file is set", len(x.segments), x.segmentReasons())
+	}
+	for i, seg := range x.segments {
+		if err := x.write(i, seg, open); err != nil {
+			return x.report, err
+		}
+	}
+	x.report.Missing = append(x.report.Missing, x.missing()...)
+	return x.report, nil
+}
+
+// catalogVersion is one catalog group of the broadcast.
+type catalogVersion struct {
+	line     int
+	received int64
+	cat      *catalog.Catalog
+}
+
+// track is one exported track's manifest.
+type track struct {
+	name     string
+	sessions []manifest.Session
+}
+
+// segment is a run of lead groups with one catalog and one publisher session:
+// one output file (or one per track).
+type segment struct {
+	session int // index into the lead track's sessions
+	cat     *catalogVersion
+	why     string             // why the previous segment ended here
+	groups  [][]manifest.Entry // by track
+	// sessions are each track's session index (the lead's is session).
+	sessions []int
+}
+
+type exporter struct {
+	ctx      context.Context
+	opts     Options
+	catalogs []catalogVersion
+	tracks   []track // tracks[0] is the lead
+	segments []segment
+	report   Report
+	progress Progress
+	skipped  map[string]uint64 // corrupt objects skipped, by track
+}
+
+// plan reads the manifests and catalogs and divides the range into segments.
+func (x *exporter) plan() error {
+	if err := x.readCatalogs(); err != nil {
+		return err
+	}
+	// The catalog that names the tracks: the one in force at the range start,
+	// or the latest one for a group range (whose receive times are not known yet).
+	at := int64(-1)
+	if !x.opts.Range.Groups && !x.opts.Range.From.IsZero() {
+		at = x.opts.Range.From.UnixMilli()
+	}
+	first := x.inForce(at)
+	if first == nil {
+		return fmt.Errorf("no catalog of %q received at or before %s", x.opts.Broadcast, time.UnixMilli(at).UTC().Format(time.RFC3339Nano))
+	}
+	names, err := x.trackNames(first)
+	if err != nil {
+		return err
+	}
+	var catalogTimes []int64
+	for _, c := range x.catalogs {
+		catalogTimes = append(catalogTimes, c.received)
+	}
+	for _, name := range names {
+		entries, err := manifest.ReadFile(x.opts.ManifestDir, x.opts.Broadcast, name)
+		if err != nil {
+			return fmt.Errorf("track %q: %w", name, err)
+		}
+		x.tracks = append(x.tracks, track{name: name, sessions: manifest.SplitSessions(entries, catalogTimes)})
+	}
+	sessions, err := x.selectLead()
+	if err != nil {
+		return err
+	}
+	for s, groups := range sessions {
+		for _, g := range groups {
+			cat := x.inForce(g.ReceivedUnixMs)
+			if cat == nil {
+				return fmt.Errorf("group %d of track %q (received %s) precedes every catalog", g.Group, g.Track, time.UnixMilli(g.ReceivedUnixMs).UTC().Format(time.RFC3339Nano))
+			}
+			n := len(x.segments)
+			switch {
+			case n == 0:
+				x.segments = append(x.segments, segment{session: s, cat: cat})
+			case x.segments[n-1].session != s:
+				x.segments = append(x.segments, segment{session: s, cat: cat, why: fmt.Sprintf("publisher session %d of %q begins", x.tracks[0].sessions[s].Number, x.tracks[0].name)})
+			case !sameRenditions(x.segments[n-1].cat.cat, cat.cat, names):
+				x.segments = append(x.segments, segment{session: s, cat: cat, why: fmt.Sprintf("catalog changes at line %d", cat.line)})
+			}
+			seg := &x.segments[len(x.segments)-1]
+			if len(seg.groups) == 0 {
+				seg.groups = make([][]manifest.Entry, len(x.tracks))
+				seg.sessions = make([]int, len(x.tracks))
+				seg.sessions[0] = s
+			}
+			seg.groups[0] = append(seg.groups[0], g)
+		}
+	}
+	if len(x.segments) == 0 {
+		return errors.New("the range holds no group of " + fmt.Sprintf("%q", x.tracks[0].name))
+	}
+	for i := range x.segments {
+		if err := x.planFollowers(&x.segments[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readCatalogs reads every catalog group of the broadcast.
+func (x *exporter) readCatalogs() error {
+	entries, err := manifest.ReadFile(x.opts.ManifestDir, x.opts.Broadcast, catalog.TrackName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("broadcast %q has no archived %s (a broadcast without a catalog cannot be exported): %w", x.opts.Broadcast, catalog.TrackName, err)
+	}
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		if e.Kind != record.KindGroup || len(e.Frames) == 0 {
+			continue
+		}
+		data, err := x.read(&e)
+		if err != nil {
+			return err
+		}
+		if data == nil {
+			continue // skipped as corrupt
+		}
+		cat, err := catalog.Parse(data[:e.Frames[0]])
+		if err != nil {
+			return fmt.Errorf("%s line %d: %w", catalog.TrackName, i+1, err)
+		}
+		x.catalogs = append(x.catalogs, catalogVersion{line: i + 1, received: e.ReceivedUnixMs, cat: cat})
+	}
+	return nil
+}
+
+// inForce returns the latest catalog received at or before ms; ms < 0 asks
+// for the latest of all.
+func (x *exporter) inForce(ms int64) *catalogVersion {
+	var best *catalogVersion
+	for i := range x.catalogs {
+		c := &x.catalogs[i]
+		if (ms < 0 || c.received <= ms) && (best == nil || c.received >= best.received) {
+			best = c
+		}
+	}
+	return best
+}
+
+// trackNames returns the tracks to export, the lead first, checking that
+// each is a cmaf rendition with an init segment.
+func (x *exporter) trackNames(cv *catalogVersion) ([]string, error) {
+	names := x.opts.Tracks
+	if len(names) == 0 {
+		for _, t := range cv.cat.Tracks {
+			if _, ok := cv.cat.Container[t]; ok {
+				names = append(names, t)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s line %d names no media track", catalog.TrackName, cv.line)
+	}
+	lead := -1
+	for i, name := range names {
+		ti, err := initOf(cv, name)
+		if err != nil {
+			return nil, err
+		}
+		if lead < 0 && ti.handler == "vide" {
+			lead = i
+		}
+	}
+	if lead > 0 {
+		names = append([]string{names[lead]}, slices.Delete(slices.Clone(names), lead, lead+1)...)
+	}
+	return names, nil
+}
+
+// initOf returns a track's parsed init segment from a catalog.
+func initOf(cv *catalogVersion, name string) (*trackInit, error) {
+	kind, ok := cv.cat.Container[name]
+	if !ok {
+		return nil, fmt.Errorf("track %q is not a rendition of the catalog at %s line %d", name, catalog.TrackName, cv.line)
+	}
+	if kind != "cmaf" {
+		return nil, fmt.Errorf("track %q has container kind %q; only cmaf can be exported to MP4 for now", name, kind)
+	}
+	data, ok := cv.cat.Init[name]
+	if !ok {
+		return nil, fmt.Errorf("track %q: the cmaf rendition at %s line %d has no init segment", name, catalog.TrackName, cv.line)
+	}
+	ti, err := parseInit(data)
+	if err != nil {
+		return nil, fmt.Errorf("track %q (%s line %d): %w", name, catalog.TrackName, cv.line, err)
+	}
+	return ti, nil
+}
+
+// sameRenditions reports whether two catalogs give the tracks the same init segments.
+func sameRenditions(a, b *catalog.Catalog, names []string) bool {
+	for _, n := range names {
+		if a.Container[n] != b.Container[n] || !bytes.Equal(a.Init[n], b.Init[n]) {
+			return false
+		}
+	}
+	return true
+}
+
+// selectLead returns the lead track's groups in the range, by session index,
+// each session's groups in sequence order.
+func (x *exporter) selectLead() (map[int][]manifest.Entry, error) {
+	lead := x.tracks[0]
+	r := x.opts.Range
+	out := map[int][]manifest.Entry{}
+	if !r.Groups {
+		for s, sess := range lead.sessions {
+			for _, e := range sess.Entries {
+				if e.Kind == record.KindGroup && (r.From.IsZero() || e.ReceivedUnixMs >= r.From.UnixMilli()) && (r.To.IsZero() || e.ReceivedUnixMs <= r.To.UnixMilli()) {
+					out[s] = append(out[s], e)
+				}
+			}
+		}
+	} else {
+		var holding []string
+		for s, sess := range lead.sessions {
+			if r.Session != 0 && sess.Number != r.Session {
+				continue
+			}
+			for _, e := range sess.Entries {
+				if e.Kind == record.KindGroup && e.Group >= r.First && e.Group <= r.Last {
+					out[s] = append(out[s], e)
+				}
+			}
+			if len(out[s]) > 0 {
+				first, last, _ := sess.ReceivedRange()
+				holding = append(holding, fmt.Sprintf("session %d (from line %d, received %s to %s)", sess.Number, sess.Line,
+					time.UnixMilli(first).UTC().Format(time.RFC3339), time.UnixMilli(last).UTC().Format(time.RFC3339)))
+			}
+		}
+		if len(holding) > 1 {
+			return nil, fmt.Errorf("groups %d-%d of track %q are in more than one publisher session, choose one: %s", r.First, r.Last, lead.name, strings.Join(holding, "; "))
+		}
+	}
+	for _, groups := range out {
+		slices.SortStableFunc(groups, func(a, b manifest.Entry) int { return cmp.Compare(a.Group, b.Group) })
+	}
+	return out, nil
+}
+
+// Margins around the lead groups' receive times within which the other
+// tracks' groups are read; their media time then decides.
+const (
+	followBefore = 10_000 // ms before the first lead group: a GOP may take this long
+	followAfter  = 5_000  // ms after the last: delivery of the tracks is skewed
+)
+
+// planFollowers picks each other track's candidate groups for a segment: from
+// its session overlapping the lead's session most, those received near the
+// lead groups. Their fragments are trimmed by media time when written.
+func (x *exporter) planFollowers(seg *segment) error {
+	leadSess := &x.tracks[0].sessions[seg.session]
+	lf, ll, _ := leadSess.ReceivedRange()
+	lead := seg.groups[0]
+	lo := lead[0].ReceivedUnixMs - followBefore
+	hi := lead[len(lead)-1].ReceivedUnixMs + followAfter
+	for i := 1; i < len(x.tracks); i++ {
+		s := bestOverlap(x.tracks[i].sessions, lf, ll)
+		if s < 0 {
+			continue // the track has nothing there; the file holds the others
+		}
+		seg.sessions[i] = s
+		for _, e := range x.tracks[i].sessions[s].Entries {
+			if e.Kind == record.KindGroup && e.ReceivedUnixMs >= lo && e.ReceivedUnixMs <= hi {
+				seg.groups[i] = append(seg.groups[i], e)
+			}
+		}
+		slices.SortStableFunc(seg.groups[i], func(a, b manifest.Entry) int { return cmp.Compare(a.Group, b.Group) })
+	}
+	return nil
+}
+
+// bestOverlap returns the session whose receive times overlap [first, last]
+// most (the nearest one when none overlaps), or -1 when there are no groups.
+func bestOverlap(sessions []manifest.Session, first, last int64) int {
+	best, bestScore := -1, int64(0)
+	for i := range sessions {
+		f, l, ok := sessions[i].ReceivedRange()
+		if !ok {
+			continue
+		}
+		// Overlap length; a negative value is the distance apart.
+		score := min(l, last) - max(f, first)
+		if best < 0 || score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best
+}
+
+func (x *exporter) segmentReasons() string {
+	var why []string
+	for _, s := range x.segments[1:] {
+		why = append(why, s.why)
+	}
+	return strings.Join(why, "; ")
+}
+
+// read reads and re-hashes a group's object. With SkipCorrupt, a bad object
+// yields nil and is counted.
+func (x *exporter) read(e *manifest.Entry) ([]byte, error) {
+	data, err := readObject(x.ctx, x.opts.Store, x.opts.StoreRoot, e)
+	if err != nil {
+		var oe *ObjectError
+		if x.opts.SkipCorrupt && errors.As(err, &oe) && x.ctx.Err() == nil {
+			if x.skipped == nil {
+				x.skipped = map[string]uint64{}
+			}
+			x.skipped[e.Track]++
+			return nil, nil
+		}
+		return nil, err
+	}
+	x.progress.Bytes += int64(len(data))
+	return data, nil
+}
