@@ -27,6 +27,7 @@ func ECNode() *cli.App {
 			named("check", ManifestCheck()),
 		}},
 		named("discover", Discover()),
+		Export(),
 		ArchiveAuto(),
 		ArchiveStatus(),
 		SystemdUnits(),

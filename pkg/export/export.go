@@ -22,6 +22,9 @@ import (
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
+// ErrMultipleFiles is returned with SingleFile when the range needs more files.
+var ErrMultipleFiles = errors.New("the range needs more than one output file")
+
 // Options say what to export.
 type Options struct {
 	ManifestDir string
@@ -99,7 +102,7 @@ func Export(ctx context.Context, opts Options, open Open) (Report, error) {
 		return Report{}, err
 	}
 	if opts.SingleFile && len(x.segments) > 1 {
-		return Report{}, fmt.Errorf("the range needs %d output files (%s) and --single-file is set", len(x.segments), x.segmentReasons())
+		return Report{}, fmt.Errorf("%w: %d files (%s)", ErrMultipleFiles, len(x.segments), x.segmentReasons())
 	}
 	for i, seg := range x.segments {
 		if err := x.write(i, seg, open); err != nil {
