@@ -234,7 +234,7 @@ func (o *outputFiles) name(n int, track string) string {
 
 func (o *outputFiles) open(n int, track string) (io.WriteCloser, error) {
 	if o.base == "-" {
-		return nopCloser{o.stdout}, nil
+		return stdoutFile{o.stdout}, nil
 	}
 	final := o.name(n, track)
 	if _, err := os.Lstat(final); err == nil {
@@ -261,6 +261,14 @@ type outputFile struct {
 	*os.File
 	final string
 	o     *outputFiles
+}
+
+func (f *outputFile) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	if err != nil {
+		err = &outputError{err}
+	}
+	return n, err
 }
 
 // Close commits the file: sync, close, link to its final name (failing if one
@@ -293,6 +301,15 @@ func (f *outputFile) Close() error {
 	return nil
 }
 
-type nopCloser struct{ io.Writer }
+// stdoutFile is the output on stdout: nothing to commit.
+type stdoutFile struct{ w io.Writer }
 
-func (nopCloser) Close() error { return nil }
+func (s stdoutFile) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = &outputError{fmt.Errorf("stdout: %w", err)}
+	}
+	return n, err
+}
+
+func (stdoutFile) Close() error { return nil }
