@@ -160,8 +160,11 @@ func (x *exporter) plan() error {
 		at = x.opts.Range.From.UnixMilli()
 	}
 	first := x.inForce(at)
+	if first == nil && len(x.catalogs) > 0 {
+		first = &x.catalogs[0] // the range starts before the archive does
+	}
 	if first == nil {
-		return fmt.Errorf("no catalog of %q received at or before %s", x.opts.Broadcast, time.UnixMilli(at).UTC().Format(time.RFC3339Nano))
+		return fmt.Errorf("no readable catalog of %q is archived", x.opts.Broadcast)
 	}
 	names, err := x.trackNames(first)
 	if err != nil {
@@ -321,10 +324,10 @@ func sameRenditions(a, b *catalog.Catalog, names []string) bool {
 
 // selectLead returns the lead track's groups in the range, by session index,
 // each session's groups in sequence order.
-func (x *exporter) selectLead() (map[int][]manifest.Entry, error) {
+func (x *exporter) selectLead() ([][]manifest.Entry, error) {
 	lead := x.tracks[0]
 	r := x.opts.Range
-	out := map[int][]manifest.Entry{}
+	out := make([][]manifest.Entry, len(lead.sessions))
 	if !r.Groups {
 		for s, sess := range lead.sessions {
 			for _, e := range sess.Entries {
