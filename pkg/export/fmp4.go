@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/Eyevinn/mp4ff/bits"
 	"github.com/Eyevinn/mp4ff/mp4"
 )
 
@@ -93,20 +94,29 @@ type fragment struct {
 // parseFragments splits a group's payload into its fragments. Boxes other than
 // moof and mdat (styp, prft, emsg) are dropped; an mdat without a moof, a
 // moof with other than one traf, or a moof without tfdt is an error.
-func parseFragments(payload []byte, trex *mp4.TrexBox) ([]fragment, error) {
-	var (
-		out []fragment
-		cur *fragment
-		pos uint64
-	)
-	r := bytes.NewReader(payload)
-	for r.Len() > 0 {
+func parseFragments(payload []byte, trex *mp4.TrexBox) (out []fragment, err error) {
+	// The payload came from a publisher; a box mp4ff cannot cope with must
+	// fail this group, not the process.
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("undecodable box: %v", p)
+		}
+	}()
+	var cur *fragment
+	for pos := uint64(0); pos < uint64(len(payload)); {
 		start := pos
-		box, err := mp4.DecodeBox(start, r)
+		hdr, err := mp4.DecodeHeader(bytes.NewReader(payload[start:]))
 		if err != nil {
 			return nil, fmt.Errorf("box at byte %d: %w", start, err)
 		}
-		pos = uint64(len(payload) - r.Len())
+		if hdr.Size < uint64(hdr.Hdrlen) || hdr.Size > uint64(len(payload))-start {
+			return nil, fmt.Errorf("%s box at byte %d: size %d outside the %d bytes left", hdr.Name, start, hdr.Size, uint64(len(payload))-start)
+		}
+		pos += hdr.Size
+		box, err := mp4.DecodeBoxSR(start, bits.NewFixedSliceReader(payload[start:pos]))
+		if err != nil {
+			return nil, fmt.Errorf("box at byte %d: %w", start, err)
+		}
 		switch b := box.(type) {
 		case *mp4.MoofBox:
 			if cur != nil {
@@ -115,7 +125,7 @@ func parseFragments(payload []byte, trex *mp4.TrexBox) ([]fragment, error) {
 			if len(b.Trafs) != 1 || b.Traf.Tfdt == nil || b.Traf.Tfhd == nil {
 				return nil, fmt.Errorf("moof at byte %d: want one traf with tfhd and tfdt", start)
 			}
-			cur = &fragment{moof: b, moofSize: pos - start, decode: b.Traf.Tfdt.BaseMediaDecodeTime()}
+			cur = &fragment{moof: b, moofSize: hdr.Size, decode: b.Traf.Tfdt.BaseMediaDecodeTime()}
 			def := trex.DefaultSampleDuration
 			if b.Traf.Tfhd.HasDefaultSampleDuration() {
 				def = b.Traf.Tfhd.DefaultSampleDuration
