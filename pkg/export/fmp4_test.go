@@ -49,7 +49,6 @@ func TestFragmentRewrite(t *testing.T) {
 	}
 }
 
-
 // FuzzParseFragments: any payload yields fragments or an error, never a panic
 // or a fragment reaching outside the payload.
 func FuzzParseFragments(f *testing.F) {
