@@ -104,12 +104,17 @@ func Export(ctx context.Context, opts Options, open Open) (Report, error) {
 	if opts.SingleFile && len(x.segments) > 1 {
 		return Report{}, fmt.Errorf("%w: %d files (%s)", ErrMultipleFiles, len(x.segments), x.segmentReasons())
 	}
+	for _, s := range x.segments {
+		for _, g := range s.groups {
+			x.progress.GroupsTotal += len(g)
+		}
+	}
 	for i, seg := range x.segments {
 		if err := x.write(i, seg, open); err != nil {
 			return x.report, err
 		}
 	}
-	x.report.Missing = append(x.report.Missing, x.missing()...)
+	x.report.Missing = x.missing()
 	return x.report, nil
 }
 

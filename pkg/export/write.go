@@ -73,12 +73,6 @@ func rescale(t uint64, from, to uint32) (uint64, error) {
 // time order. The lead track's groups bound it; the others' fragments are kept
 // from the lead's first decode time to the end of its last fragment.
 func (x *exporter) write(n int, seg segment, open Open) error {
-	x.progress.GroupsTotal = 0
-	for _, s := range x.segments {
-		for _, g := range s.groups {
-			x.progress.GroupsTotal += len(g)
-		}
-	}
 	cursors := make([]*cursor, len(x.tracks))
 	inits := make([]*trackInit, len(x.tracks))
 	for i, t := range x.tracks {
