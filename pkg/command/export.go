@@ -28,8 +28,9 @@ func Export() *cli.Command {
 fragmented MP4 with every track muxed (or one file per track with --per-track), using the
 catalog in force when each group was received. Every object is re-hashed as it is read.
 
-The range is --from/--to (receive times: RFC 3339 or Unix milliseconds), or --groups A-B
-of the lead (first video) track within one publisher --session; nothing selects it all.
+The range is --from/--to (receive times: RFC 3339 or Unix milliseconds), or the lead
+(first video) track's media time --media-from/--media-to or groups --groups A-B within one
+publisher --session; nothing selects it all.
 A catalog change or a publisher restart inside the range starts a new file: OUT, then
 OUT with -2, -3, ... before its extension (--single-file refuses instead). Groups missing
 inside the range are passed over, and their count by reason is printed on stderr.
@@ -50,8 +51,10 @@ EXIT STATUS
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output file; - for stdout"},
 			&cli.StringFlag{Name: "from", Usage: "first receive time (RFC 3339 or Unix ms)"},
 			&cli.StringFlag{Name: "to", Usage: "last receive time (RFC 3339 or Unix ms)"},
+			&cli.StringFlag{Name: "media-from", Usage: "first media time of the lead track (90s, 1m30s or seconds)"},
+			&cli.StringFlag{Name: "media-to", Usage: "last media time of the lead track"},
 			&cli.StringFlag{Name: "groups", Usage: "group range A-B (or A) of the lead track"},
-			&cli.IntFlag{Name: "session", Usage: "publisher session (1-based) of --groups, when more than one holds them"},
+			&cli.IntFlag{Name: "session", Usage: "publisher session (1-based) of --groups or --media-*, when more than one holds them"},
 			&cli.StringSliceFlag{Name: "track", Usage: "export only these tracks (repeatable; default: every rendition)"},
 			&cli.BoolFlag{Name: "per-track", Usage: "one file per track: OUT's name with .TRACK before its extension"},
 			&cli.BoolFlag{Name: "single-file", Usage: "fail if the range needs more than one file"},
@@ -143,15 +146,38 @@ func exportRange(c *cli.Context) (export.Range, error) {
 	if !r.From.IsZero() && !r.To.IsZero() && r.To.Before(r.From) {
 		return r, usageErrorf("--to %s is before --from %s", c.String("to"), c.String("from"))
 	}
-	groups := c.String("groups")
-	if groups == "" {
-		if c.IsSet("session") {
-			return r, usageErrorf("--session needs --groups")
+	for _, f := range []struct {
+		name string
+		d    *time.Duration
+	}{{"media-from", &r.MediaFrom}, {"media-to", &r.MediaTo}} {
+		if v := c.String(f.name); v != "" {
+			d, err := parseMediaTime(v)
+			if err != nil {
+				return r, usageErrorf("--%s: %v", f.name, err)
+			}
+			*f.d, r.Media = d, true
 		}
-		return r, nil
 	}
-	if !r.From.IsZero() || !r.To.IsZero() {
-		return r, usageErrorf("--groups excludes --from and --to")
+	groups := c.String("groups")
+	kinds := 0
+	for _, set := range []bool{!r.From.IsZero() || !r.To.IsZero(), r.Media, groups != ""} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case kinds > 1:
+		return r, usageErrorf("choose one kind of range: --from/--to, --media-from/--media-to or --groups")
+	case c.IsSet("session") && !r.Media && groups == "":
+		return r, usageErrorf("--session needs --groups or --media-from/--media-to")
+	case r.Media && r.MediaTo > 0 && r.MediaTo < r.MediaFrom:
+		return r, usageErrorf("--media-to %s is before --media-from %s", r.MediaTo, r.MediaFrom)
+	}
+	if r.Session = c.Int("session"); r.Session < 0 {
+		return r, usageErrorf("--session: want a session number from 1, got %d", r.Session)
+	}
+	if groups == "" {
+		return r, nil
 	}
 	first, last, found := strings.Cut(groups, "-")
 	if !found {
@@ -162,9 +188,6 @@ func exportRange(c *cli.Context) (export.Range, error) {
 	r.Last, err2 = strconv.ParseUint(last, 10, 64)
 	if err1 != nil || err2 != nil || r.Last < r.First {
 		return r, usageErrorf("--groups: want A-B with A <= B, e.g. 10-20, got %q", groups)
-	}
-	if r.Session = c.Int("session"); r.Session < 0 {
-		return r, usageErrorf("--session: want a session number from 1, got %d", r.Session)
 	}
 	r.Groups = true
 	return r, nil
@@ -180,6 +203,18 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("want RFC 3339 (2026-01-01T12:00:00Z) or Unix milliseconds, got %q", s)
 	}
 	return t, nil
+}
+
+// parseMediaTime reads a duration (90s, 1m30s) or seconds (90, 12.5).
+func parseMediaTime(s string) (time.Duration, error) {
+	if secs, err := strconv.ParseFloat(s, 64); err == nil && secs >= 0 && secs < 1e9 {
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("want a duration (90s, 1m30s) or seconds, got %q", s)
+	}
+	return d, nil
 }
 
 // exportError maps an export failure to its exit status.

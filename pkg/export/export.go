@@ -47,8 +47,8 @@ type Options struct {
 }
 
 // Range selects the groups of the lead track (the first video track, else the
-// first track). Without Groups, it selects by receive time; a zero From or To
-// leaves that end open.
+// first track): by receive time (From..To, inclusive; a zero end is open), by
+// group numbers (Groups) or by media time (Media).
 type Range struct {
 	From, To time.Time
 	// Groups selects the lead track's groups First..Last (inclusive) of one
@@ -56,7 +56,12 @@ type Range struct {
 	// only session holding any of them when Session is 0.
 	Groups      bool
 	First, Last uint64
-	Session     int
+	// Media selects the lead track's groups whose first frame's media time is
+	// in MediaFrom..MediaTo (inclusive; MediaTo 0 leaves the end open), within
+	// one publisher session like Groups (media time restarts with each).
+	Media              bool
+	MediaFrom, MediaTo time.Duration
+	Session            int
 }
 
 // Progress counts the groups read.
@@ -159,9 +164,10 @@ func (x *exporter) plan() error {
 		return err
 	}
 	// The catalog that names the tracks: the one in force at the range start,
-	// or the latest one for a group range (whose receive times are not known yet).
+	// or the latest one for a group or media range (whose receive times are not
+	// known yet).
 	at := int64(-1)
-	if !x.opts.Range.Groups && !x.opts.Range.From.IsZero() {
+	if !x.opts.Range.Groups && !x.opts.Range.Media && !x.opts.Range.From.IsZero() {
 		at = x.opts.Range.From.UnixMilli()
 	}
 	first := x.inForce(at)
@@ -333,39 +339,85 @@ func (x *exporter) selectLead() ([][]manifest.Entry, error) {
 	lead := x.tracks[0]
 	r := x.opts.Range
 	out := make([][]manifest.Entry, len(lead.sessions))
-	if !r.Groups {
-		for s, sess := range lead.sessions {
-			for _, e := range sess.Entries {
-				if e.Kind == record.KindGroup && (r.From.IsZero() || e.ReceivedUnixMs >= r.From.UnixMilli()) && (r.To.IsZero() || e.ReceivedUnixMs <= r.To.UnixMilli()) {
-					out[s] = append(out[s], e)
-				}
-			}
+	var holding []string // sessions holding groups of a per-session range
+	for s, sess := range lead.sessions {
+		if r.Session != 0 && sess.Number != r.Session {
+			continue
 		}
-	} else {
-		var holding []string
-		for s, sess := range lead.sessions {
-			if r.Session != 0 && sess.Number != r.Session {
+		for _, e := range sess.Entries {
+			if e.Kind != record.KindGroup {
 				continue
 			}
-			for _, e := range sess.Entries {
-				if e.Kind == record.KindGroup && e.Group >= r.First && e.Group <= r.Last {
-					out[s] = append(out[s], e)
-				}
+			in, err := x.inRange(&e)
+			if err != nil {
+				return nil, err
 			}
-			if len(out[s]) > 0 {
-				first, last, _ := sess.ReceivedRange()
-				holding = append(holding, fmt.Sprintf("session %d (from line %d, received %s to %s)", sess.Number, sess.Line,
-					time.UnixMilli(first).UTC().Format(time.RFC3339), time.UnixMilli(last).UTC().Format(time.RFC3339)))
+			if in {
+				out[s] = append(out[s], e)
 			}
 		}
-		if len(holding) > 1 {
-			return nil, fmt.Errorf("groups %d-%d of track %q are in more than one publisher session, choose one: %s", r.First, r.Last, lead.name, strings.Join(holding, "; "))
+		if len(out[s]) > 0 {
+			first, last, _ := sess.ReceivedRange()
+			holding = append(holding, fmt.Sprintf("session %d (from line %d, received %s to %s)", sess.Number, sess.Line,
+				time.UnixMilli(first).UTC().Format(time.RFC3339), time.UnixMilli(last).UTC().Format(time.RFC3339)))
 		}
+	}
+	if (r.Groups || r.Media) && len(holding) > 1 {
+		what := fmt.Sprintf("groups %d-%d", r.First, r.Last)
+		if r.Media {
+			what = fmt.Sprintf("media time %s-%s", r.MediaFrom, r.MediaTo)
+		}
+		return nil, fmt.Errorf("%s of track %q are in more than one publisher session, choose one: %s", what, lead.name, strings.Join(holding, "; "))
 	}
 	for _, groups := range out {
 		slices.SortStableFunc(groups, func(a, b manifest.Entry) int { return cmp.Compare(a.Group, b.Group) })
 	}
 	return out, nil
+}
+
+// inRange reports whether a lead group is in the range.
+func (x *exporter) inRange(e *manifest.Entry) (bool, error) {
+	r := x.opts.Range
+	switch {
+	case r.Groups:
+		return r.First <= e.Group && e.Group <= r.Last, nil
+	case r.Media:
+		t, ok, err := x.mediaStart(e)
+		return ok && t >= r.MediaFrom && (r.MediaTo <= 0 || t <= r.MediaTo), err
+	default:
+		ms := e.ReceivedUnixMs
+		return (r.From.IsZero() || ms >= r.From.UnixMilli()) && (r.To.IsZero() || ms <= r.To.UnixMilli()), nil
+	}
+}
+
+// mediaStart is the media time of a group's first frame: from the manifest's
+// timestamps when it has them (moq-lite-05 and later), else from the first
+// fragment's decode time, reading the object. ok is false for an object
+// skipped as corrupt.
+func (x *exporter) mediaStart(e *manifest.Entry) (t time.Duration, ok bool, err error) {
+	seconds := func(v, scale uint64) time.Duration {
+		return time.Duration(float64(v) / float64(scale) * float64(time.Second))
+	}
+	if e.Timescale > 0 && len(e.Timestamps) > 0 && e.Timestamps[0] >= 0 {
+		return seconds(uint64(e.Timestamps[0]), e.Timescale), true, nil
+	}
+	cv := x.inForce(e.ReceivedUnixMs)
+	if cv == nil {
+		return 0, false, fmt.Errorf("group %d of track %q precedes every catalog", e.Group, e.Track)
+	}
+	ti, err := initOf(cv, e.Track)
+	if err != nil {
+		return 0, false, err
+	}
+	data, err := x.read(e)
+	if err != nil || data == nil {
+		return 0, false, err
+	}
+	frags, err := parseFragments(data, ti.trex)
+	if err != nil || len(frags) == 0 {
+		return 0, false, fmt.Errorf("group %d of track %q (object %s): not cmaf: %v", e.Group, e.Track, e.BLAKE3, err)
+	}
+	return seconds(frags[0].decode, uint64(ti.timescale)), true, nil
 }
 
 // Margins around the lead groups' receive times within which the other

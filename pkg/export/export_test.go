@@ -46,6 +46,7 @@ func TestExportRanges(t *testing.T) {
 		{"open end", Range{From: ms(4500)}, false, 1, 2},
 		{"from before the archive", Range{From: ms(-60_000), To: ms(2000)}, false, 1, 2},
 		{"group range", Range{Groups: true, First: 2, Last: 3}, false, 1, 2},
+		{"media time", Range{Media: true, MediaFrom: 2 * time.Second, MediaTo: 3500 * time.Millisecond}, false, 1, 2},
 		{"per track", Range{Groups: true, First: 0, Last: 1}, true, 2, 2},
 	}
 	for _, tt := range tests {
@@ -170,7 +171,11 @@ func TestExportPublisherRestart(t *testing.T) {
 	if _, _, err := run(t, opts); err == nil || !strings.Contains(err.Error(), "session 1") || !strings.Contains(err.Error(), "session 2") {
 		t.Errorf("ambiguous group range: %v, want an error listing both sessions", err)
 	}
-	opts.Range.Session = 2
+	opts.Range = Range{Media: true, MediaFrom: time.Second, MediaTo: 2 * time.Second}
+	if _, _, err := run(t, opts); err == nil || !strings.Contains(err.Error(), "media time 1s-2s") {
+		t.Errorf("ambiguous media range: %v, want an error naming it", err)
+	}
+	opts.Range = Range{Groups: true, First: 1, Last: 2, Session: 2}
 	out, rep, err = run(t, opts)
 	if err != nil || len(out.names) != 1 || rep.Files[0].Session != 2 || videoSize(t, out.path(0)) != "160x120" {
 		t.Errorf("groups 1-2 of session 2: %v %+v", err, rep.Files)
