@@ -119,7 +119,7 @@ func runExport(c *cli.Context) error {
 			out.name(f.N, f.Track), what, f.Session, f.Duration, f.Start, f.Fragments)
 	}
 	for _, m := range rep.Missing {
-		fmt.Fprintf(std.Stderr, "export: missing in the range: track %q session %d: %d groups (%s)\n", m.Track, m.Session, m.Groups, m.Reason)
+		fmt.Fprintf(std.Stderr, "export: missing in the range: track %q session %d: %d group(s) (%s)\n", m.Track, m.Session, m.Groups, m.Reason)
 	}
 	if err != nil {
 		out.discard()
