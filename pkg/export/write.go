@@ -20,7 +20,6 @@ type cursor struct {
 	frags  []fragment
 	base   uint64 // subtracted from every decode time
 	out    int    // output track index
-	seq    uint32 // last fragment sequence written (per-track files)
 }
 
 // peek returns the next fragment, reading groups as needed; nil at the end.
