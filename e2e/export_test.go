@@ -134,7 +134,7 @@ func TestExportRealPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := time.Now().UnixMilli()
-	pub2, err := peers.StartPublisher(ctx, relay, name, t.Logf, peers.PublisherOptions{LogDir: filepath.Join(dir, "pub2"), Size: "160x120"})
+	pub2, err := peers.StartPublisher(ctx, relay, name, t.Logf, peers.PublisherOptions{LogDir: t.TempDir(), Size: "160x120"})
 	if err != nil {
 		t.Fatal(err)
 	}

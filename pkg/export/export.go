@@ -47,7 +47,7 @@ type Options struct {
 }
 
 // Range selects the groups of the lead track (the first video track, else the
-// first track): by receive time (From..To, inclusive; a zero end is open), by
+// first track): by receive time (after From, at or before To; a zero end is open), by
 // group numbers (Groups) or by media time (Media).
 type Range struct {
 	From, To time.Time
@@ -386,7 +386,9 @@ func (x *exporter) inRange(e *manifest.Entry) (bool, error) {
 		return ok && t >= r.MediaFrom && (r.MediaTo <= 0 || t <= r.MediaTo), err
 	default:
 		ms := e.ReceivedUnixMs
-		return (r.From.IsZero() || ms >= r.From.UnixMilli()) && (r.To.IsZero() || ms <= r.To.UnixMilli()), nil
+		// A group is received when complete, so (From, To] holds the groups
+		// completed in the range: about To-From of media, not a GOP more.
+		return (r.From.IsZero() || ms > r.From.UnixMilli()) && (r.To.IsZero() || ms <= r.To.UnixMilli()), nil
 	}
 }
 

@@ -42,7 +42,7 @@ func TestExportRanges(t *testing.T) {
 		wantSecs  float64 // lead track media per file
 	}{
 		{"everything", Range{}, false, 1, 6},
-		{"wall clock", Range{From: ms(1500), To: ms(4000)}, false, 1, 3}, // video groups 1, 2, 3
+		{"wall clock", Range{From: ms(1000), To: ms(4000)}, false, 1, 3}, // video groups 1, 2, 3 received after 1 s
 		{"open end", Range{From: ms(4500)}, false, 1, 2},
 		{"from before the archive", Range{From: ms(-60_000), To: ms(2000)}, false, 1, 2},
 		{"group range", Range{Groups: true, First: 2, Last: 3}, false, 1, 2},
