@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -81,18 +82,25 @@ func TestExportRealPeers(t *testing.T) {
 			t.Fatalf("ec-node export %q: %v\n%s", args, err, errBuf.String())
 		}
 		t.Logf("ec-node export %q:\n%s", args, errBuf.String())
+		// out.mp4, out-2.mp4, ... (docs/export.md)
 		files, _ = filepath.Glob(strings.TrimSuffix(o, ".mp4") + "*.mp4")
-		slices.Sort(files)
+		slices.SortFunc(files, func(a, b string) int { return len(a) - len(b) })
 		return files, errBuf.String()
 	}
 	ms := func(v int64) string { return strconv.FormatInt(v, 10) }
 
-	// 1. A 10 s sub-range, from the 4th group on.
+	// 1. A 10 s sub-range, starting between the 4th and 5th group.
 	gs := groups()
-	from := gs[3].ReceivedUnixMs
-	files, _ := export("--from", ms(from), "--to", ms(from+10_000-1))
+	from := (gs[3].ReceivedUnixMs + gs[4].ReceivedUnixMs) / 2
+	files, _ := export("--from", ms(from), "--to", ms(from+10_000))
 	if len(files) != 1 {
 		t.Fatalf("sub-range: files %q, want 1", files)
+	}
+	// The same range as a pipeline stage: the same bytes on stdout.
+	piped, err := exec.Command(ecNode, "export", "--root", out+"/cas", "--manifest-dir", out+"/manifests",
+		"--broadcast", name, "-o", "-", "--from", ms(from), "--to", ms(from+10_000)).Output()
+	if written, _ := os.ReadFile(files[0]); err != nil || !bytes.Equal(piped, written) {
+		t.Errorf("export to stdout: %v, %d bytes; the file has %d", err, len(piped), len(written))
 	}
 	streams, span := probeExport(t, files[0])
 	if !slices.Equal(streams, []string{"video", "audio"}) || span < 9 || span > 11 {
