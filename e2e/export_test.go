@@ -134,7 +134,13 @@ func TestExportRealPeers(t *testing.T) {
 	}
 	for _, f := range files {
 		streams, span = probeExport(t, f)
-		t.Logf("relay restart: %q, %.3f s", streams, span)
+		// The hole stays in the timeline: the span exceeds the frames by at
+		// least the 3 s the relay was down.
+		frames := len(videoFrameHashes(t, f))
+		if hole := span - float64(frames)/30; hole < 3 {
+			t.Errorf("relay restart: %.3f s span for %d frames: the gap is not in the decode times", span, frames)
+		}
+		t.Logf("relay restart: %q, %.3f s span, %d frames", streams, span, frames)
 	}
 
 	// 3. A publisher restart at another resolution.
