@@ -274,3 +274,22 @@ func TestExportRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestExportCanceled: a canceled export stops between groups with the
+// context's error.
+func TestExportCanceled(t *testing.T) {
+	video, audio := encode(t, "video", "320x240", 3), encode(t, "audio", "", 3)
+	f := newFixture(t)
+	f.session(t0, 0, video, audio, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := f.options()
+	opts.Progress = func(p Progress) {
+		if p.Groups == 2 {
+			cancel()
+		}
+	}
+	out := &files{dir: t.TempDir()}
+	if _, err := Export(ctx, opts, out.open); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled export: %v, want context.Canceled", err)
+	}
+}

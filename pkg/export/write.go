@@ -28,6 +28,9 @@ func (c *cursor) peek() (*fragment, error) {
 		if len(c.groups) == 0 {
 			return nil, nil
 		}
+		if err := c.x.ctx.Err(); err != nil {
+			return nil, err
+		}
 		e := &c.groups[0]
 		c.groups = c.groups[1:]
 		data, err := c.x.read(e)
