@@ -123,6 +123,52 @@ func Export(ctx context.Context, opts Options, open Open) (Report, error) {
 	return x.report, nil
 }
 
+// SessionInfo summarizes one publisher session of a track.
+type SessionInfo struct {
+	Track  string
+	Number int // 1-based, as Range.Session
+	Line   int // of its first manifest line
+	// Groups counts its group lines; First and Last are their lowest and
+	// highest sequence; Gaps counts its gap lines.
+	Groups, Gaps int
+	First, Last  uint64
+	// Received is the receive time of its first and last group.
+	Received [2]time.Time
+}
+
+// Sessions lists the publisher sessions of the tracks an export would write
+// (opts.Tracks, or every rendition of the latest catalog), lead track first.
+// Only the catalogs' objects are read.
+func Sessions(ctx context.Context, opts Options) ([]SessionInfo, error) {
+	opts.Range = Range{}
+	x := &exporter{opts: opts, ctx: ctx}
+	if _, err := x.readTracks(); err != nil {
+		return nil, err
+	}
+	var out []SessionInfo
+	for _, t := range x.tracks {
+		for _, sess := range t.sessions {
+			info := SessionInfo{Track: t.name, Number: sess.Number, Line: sess.Line}
+			for _, e := range sess.Entries {
+				if e.Kind == record.KindGap {
+					info.Gaps++
+					continue
+				}
+				if info.Groups == 0 || e.Group < info.First {
+					info.First = e.Group
+				}
+				info.Last = max(info.Last, e.Group)
+				info.Groups++
+			}
+			if first, last, ok := sess.ReceivedRange(); ok {
+				info.Received = [2]time.Time{time.UnixMilli(first), time.UnixMilli(last)}
+			}
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
 // catalogVersion is one catalog group of the broadcast.
 type catalogVersion struct {
 	line     int
@@ -160,37 +206,9 @@ type exporter struct {
 
 // plan reads the manifests and catalogs and divides the range into segments.
 func (x *exporter) plan() error {
-	if err := x.readCatalogs(); err != nil {
-		return err
-	}
-	// The catalog that names the tracks: the one in force at the range start,
-	// or the latest one for a group or media range (whose receive times are not
-	// known yet).
-	at := int64(-1)
-	if !x.opts.Range.Groups && !x.opts.Range.Media && !x.opts.Range.From.IsZero() {
-		at = x.opts.Range.From.UnixMilli()
-	}
-	first := x.inForce(at)
-	if first == nil && len(x.catalogs) > 0 {
-		first = &x.catalogs[0] // the range starts before the archive does
-	}
-	if first == nil {
-		return fmt.Errorf("no readable catalog of %q is archived", x.opts.Broadcast)
-	}
-	names, err := x.trackNames(first)
+	names, err := x.readTracks()
 	if err != nil {
 		return err
-	}
-	var catalogTimes []int64
-	for _, c := range x.catalogs {
-		catalogTimes = append(catalogTimes, c.received)
-	}
-	for _, name := range names {
-		entries, err := manifest.ReadFile(x.opts.ManifestDir, x.opts.Broadcast, name)
-		if err != nil {
-			return fmt.Errorf("track %q: %w", name, err)
-		}
-		x.tracks = append(x.tracks, track{name: name, sessions: manifest.SplitSessions(entries, catalogTimes)})
 	}
 	sessions, err := x.selectLead()
 	if err != nil {
@@ -229,6 +247,44 @@ func (x *exporter) plan() error {
 		}
 	}
 	return nil
+}
+
+// readTracks reads the catalogs and the manifests of the tracks to export,
+// split into publisher sessions, and returns the track names, lead first.
+func (x *exporter) readTracks() ([]string, error) {
+	if err := x.readCatalogs(); err != nil {
+		return nil, err
+	}
+	// The catalog that names the tracks: the one in force at the range start,
+	// or the latest one for a group or media range (whose receive times are not
+	// known yet).
+	at := int64(-1)
+	if !x.opts.Range.Groups && !x.opts.Range.Media && !x.opts.Range.From.IsZero() {
+		at = x.opts.Range.From.UnixMilli()
+	}
+	first := x.inForce(at)
+	if first == nil && len(x.catalogs) > 0 {
+		first = &x.catalogs[0] // the range starts before the archive does
+	}
+	if first == nil {
+		return nil, fmt.Errorf("no readable catalog of %q is archived", x.opts.Broadcast)
+	}
+	names, err := x.trackNames(first)
+	if err != nil {
+		return nil, err
+	}
+	var catalogTimes []int64
+	for _, c := range x.catalogs {
+		catalogTimes = append(catalogTimes, c.received)
+	}
+	for _, name := range names {
+		entries, err := manifest.ReadFile(x.opts.ManifestDir, x.opts.Broadcast, name)
+		if err != nil {
+			return nil, fmt.Errorf("track %q: %w", name, err)
+		}
+		x.tracks = append(x.tracks, track{name: name, sessions: manifest.SplitSessions(entries, catalogTimes)})
+	}
+	return names, nil
 }
 
 // readCatalogs reads every catalog group of the broadcast.

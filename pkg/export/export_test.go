@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -158,6 +159,15 @@ func TestExportPublisherRestart(t *testing.T) {
 		if got := videoSize(t, out.path(i)); got != size {
 			t.Errorf("%s: video %s, want %s", out.names[i], got, size)
 		}
+	}
+
+	list, err := Sessions(context.Background(), f.options())
+	var got []string
+	for _, si := range list {
+		got = append(got, fmt.Sprintf("%s#%d:%d-%d/%d@%d", si.Track, si.Number, si.First, si.Last, si.Groups, si.Received[0].UnixMilli()-t0))
+	}
+	if want := []string{"0.m4s#1:1-3/3@1000", "0.m4s#2:0-2/3@6000", "1.m4s#1:1-4/4@1007", "1.m4s#2:0-3/4@6007"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("sessions %q, %v; want %q", got, err, want)
 	}
 
 	opts := f.options()
