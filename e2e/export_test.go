@@ -167,6 +167,11 @@ func TestExportRealPeers(t *testing.T) {
 	if len(files) != 2 {
 		t.Fatalf("publisher restart: files %q, want 2", files)
 	}
+	list, err := exec.Command(ecNode, "manifest", "sessions", "--root", out+"/cas", "--manifest-dir", out+"/manifests",
+		"--broadcast", name, "--track", video).Output()
+	if lines := strings.Split(strings.TrimSpace(string(list)), "\n"); err != nil || len(lines) != 2 {
+		t.Errorf("manifest sessions: %v\n%s; want 2 sessions of %s", err, list, video)
+	}
 	for i, size := range []string{"320x240", "160x120"} {
 		probeExport(t, files[i])
 		if got := probeSize(t, files[i]); got != size {

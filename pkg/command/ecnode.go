@@ -25,6 +25,7 @@ func ECNode() *cli.App {
 		&cli.Command{Name: "manifest", Usage: "JSONL manifests", Subcommands: []*cli.Command{
 			named("append", ManifestAppend()),
 			named("check", ManifestCheck()),
+			ManifestSessions(),
 		}},
 		named("discover", Discover()),
 		Export(),

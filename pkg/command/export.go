@@ -83,12 +83,9 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	root := c.String("root")
-	if fi, err := os.Stat(filepath.Join(root, "objects", "blake3")); err != nil || !fi.IsDir() {
-		return configErrorf("--root %s is not a CAS root (no objects/blake3)", root)
-	}
-	store, err := cas.OpenLocal(root)
+	store, err := openExportStore(root)
 	if err != nil {
-		return withExit(ExitIOErr, err)
+		return err
 	}
 	opts := export.Options{
 		ManifestDir: c.String("manifest-dir"), Store: store, StoreRoot: root,
@@ -126,6 +123,19 @@ func runExport(c *cli.Context) error {
 		return exportError(err, toStdout)
 	}
 	return nil
+}
+
+// openExportStore opens an existing store for reading: a root that is not one
+// is refused rather than created empty.
+func openExportStore(root string) (*cas.Local, error) {
+	if fi, err := os.Stat(filepath.Join(root, "objects", "blake3")); err != nil || !fi.IsDir() {
+		return nil, configErrorf("--root %s is not a CAS root (no objects/blake3)", root)
+	}
+	store, err := cas.OpenLocal(root)
+	if err != nil {
+		return nil, withExit(ExitIOErr, err)
+	}
+	return store, nil
 }
 
 // exportRange reads the range flags.
