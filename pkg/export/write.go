@@ -107,12 +107,11 @@ func (x *exporter) write(n int, seg segment, open Open) error {
 	file := File{N: n, Session: x.tracks[0].sessions[seg.session].Number}
 	t1 := t0
 	for {
-		// The lead's next fragment, or the end of its last one, bounds the others.
-		bound, leadDone := t1, true
-		if f, err := lead.peek(); err != nil {
+		// Once the lead has no fragment left, the end of its last one bounds
+		// the others.
+		leadNext, err := lead.peek()
+		if err != nil {
 			return err
-		} else if f != nil {
-			bound, leadDone = f.decode, false
 		}
 		pick, pickF := -1, (*fragment)(nil)
 		for i, c := range cursors {
@@ -124,7 +123,7 @@ func (x *exporter) write(n int, seg segment, open Open) error {
 			if err != nil {
 				return err
 			}
-			if f == nil || i > 0 && leadDone && !before(f.decode, c.init.timescale, bound, ts0) {
+			if f == nil || i > 0 && leadNext == nil && !before(f.decode, c.init.timescale, t1, ts0) {
 				continue
 			}
 			if pickF == nil || before(f.decode, c.init.timescale, pickF.decode, cursors[pick].init.timescale) {
