@@ -61,6 +61,9 @@ func TestExportRanges(t *testing.T) {
 			if len(out.names) != tt.wantFiles || len(rep.Files) != tt.wantFiles {
 				t.Fatalf("files %q, report %+v; want %d", out.names, rep.Files, tt.wantFiles)
 			}
+			if tt.perTrack && (rep.Files[0].Fragments != int(tt.wantSecs)*gop || rep.Files[1].Fragments == 0) {
+				t.Errorf("per-track fragments: %+v, want %d video", rep.Files, int(tt.wantSecs)*gop)
+			}
 			if math.Abs(rep.Files[0].Duration-tt.wantSecs) > 0.05 {
 				t.Errorf("report: %.3fs of video, want %.0fs", rep.Files[0].Duration, tt.wantSecs)
 			}

@@ -105,6 +105,7 @@ func (x *exporter) write(n int, seg segment, open Open) error {
 		return err
 	}
 	file := File{N: n, Session: x.tracks[0].sessions[seg.session].Number}
+	fragments := make([]int, len(cursors)) // by track
 	t1 := t0
 	for {
 		// Once the lead has no fragment left, the end of its last one bounds
@@ -144,19 +145,22 @@ func (x *exporter) write(n int, seg segment, open Open) error {
 			return err
 		}
 		c.pop()
-		file.Fragments++
+		fragments[pick]++
 	}
 	if err := sink.commit(); err != nil {
 		return err
 	}
 	file.Start, file.Duration = float64(t0)/float64(ts0), float64(t1-t0)/float64(ts0)
 	if x.opts.PerTrack {
-		for _, t := range x.tracks {
+		for i, t := range x.tracks {
 			f := file
-			f.Track = t.name
+			f.Track, f.Fragments = t.name, fragments[i]
 			x.report.Files = append(x.report.Files, f)
 		}
 	} else {
+		for _, k := range fragments {
+			file.Fragments += k
+		}
 		x.report.Files = append(x.report.Files, file)
 	}
 	return nil
