@@ -185,6 +185,33 @@ func TestExportRealPeers(t *testing.T) {
 	if err := archiver.Wait(); err != nil {
 		t.Fatalf("wt-archive: %v\n%s", err, readFile(dir, "wt-archive.log"))
 	}
+
+	// 4. A corrupt object in the range stops the export, naming it, and
+	// leaves no file behind.
+	bad := gs[6]
+	path := filepath.Join(out, "cas", filepath.FromSlash(bad.Path))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := filepath.Join(t.TempDir(), "out.mp4")
+	cmd := exec.Command(ecNode, "export", "--root", out+"/cas", "--manifest-dir", out+"/manifests",
+		"--broadcast", name, "-o", o, "--from", ms(from), "--to", ms(from+10_000))
+	msg, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(msg), bad.BLAKE3) || !strings.Contains(string(msg), path) {
+		t.Errorf("export over a corrupt object: exit %d, %v\n%s\nwant exit 1 naming %s at %s", code, err, msg, bad.BLAKE3, path)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(o), "*")); len(left) != 0 {
+		t.Errorf("files left by the failed export: %q", left)
+	}
+	t.Logf("corrupt object: %s", strings.TrimSpace(string(msg)))
 }
 
 // probeExport requires ffmpeg to decode path without a message and returns
