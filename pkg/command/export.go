@@ -116,7 +116,11 @@ func runExport(c *cli.Context) error {
 			out.name(f.N, f.Track), what, f.Session, f.Duration, f.Start, f.Fragments)
 	}
 	for _, m := range rep.Missing {
-		fmt.Fprintf(std.Stderr, "export: missing in the range: track %q session %d: %d group(s) (%s)\n", m.Track, m.Session, m.Groups, m.Reason)
+		where := fmt.Sprintf("track %q session %d", m.Track, m.Session)
+		if m.Session == 0 {
+			where = fmt.Sprintf("track %q", m.Track)
+		}
+		fmt.Fprintf(std.Stderr, "export: missing in the range: %s: %d group(s) (%s)\n", where, m.Groups, m.Reason)
 	}
 	if err != nil {
 		out.discard()

@@ -95,7 +95,7 @@ type File struct {
 // Missing counts the groups of a track missing inside the exported range.
 type Missing struct {
 	Track   string
-	Session int
+	Session int    // 0 for catalog groups
 	Reason  string // a gap reason; "unrecorded" when no gap line covers it; "corrupt" with SkipCorrupt
 	Groups  uint64
 }
@@ -169,6 +169,13 @@ func Sessions(ctx context.Context, opts Options) ([]SessionInfo, error) {
 	return out, nil
 }
 
+// groupKey names a group line: a sequence is only unique with its object.
+type groupKey struct {
+	track  string
+	seq    uint64
+	blake3 string
+}
+
 // catalogVersion is one catalog group of the broadcast.
 type catalogVersion struct {
 	line     int
@@ -201,7 +208,7 @@ type exporter struct {
 	segments []segment
 	report   Report
 	progress Progress
-	skipped  map[string]uint64 // corrupt objects skipped, by track
+	skipped  map[groupKey]bool // groups whose object was skipped as corrupt
 }
 
 // plan reads the manifests and catalogs and divides the range into segments.
@@ -544,9 +551,9 @@ func (x *exporter) read(e *manifest.Entry) ([]byte, error) {
 		var oe *ObjectError
 		if x.opts.SkipCorrupt && errors.As(err, &oe) && x.ctx.Err() == nil {
 			if x.skipped == nil {
-				x.skipped = map[string]uint64{}
+				x.skipped = map[groupKey]bool{}
 			}
-			x.skipped[e.Track]++
+			x.skipped[groupKey{e.Track, e.Group, e.BLAKE3}] = true
 			return nil, nil
 		}
 		return nil, err

@@ -244,7 +244,7 @@ func TestExportCorruptObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Missing{{Track: videoTrack, Reason: "corrupt", Groups: 1}}
+	want := []Missing{{Track: videoTrack, Session: 1, Reason: "corrupt", Groups: 1}}
 	if !slices.Equal(rep.Missing, want) {
 		t.Errorf("missing %+v, want %+v", rep.Missing, want)
 	}

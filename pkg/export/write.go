@@ -253,8 +253,8 @@ func (x *exporter) missing() []Missing {
 			}
 		}
 	}
-	for track, n := range x.skipped {
-		counts[key{track, 0, "corrupt"}] += n
+	for g := range x.skipped {
+		counts[key{g.track, x.sessionNumber(g), "corrupt"}]++
 	}
 	var out []Missing
 	for k, n := range counts {
@@ -270,6 +270,24 @@ func (x *exporter) missing() []Missing {
 		return strings.Compare(a.Reason, b.Reason)
 	})
 	return out
+}
+
+// sessionNumber returns the number of the session holding a group of an
+// exported track, or 0 (a catalog group).
+func (x *exporter) sessionNumber(g groupKey) int {
+	for _, t := range x.tracks {
+		if t.name != g.track {
+			continue
+		}
+		for _, sess := range t.sessions {
+			for _, e := range sess.Entries {
+				if e.Kind == record.KindGroup && e.Group == g.seq && e.BLAKE3 == g.blake3 {
+					return sess.Number
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // gapReason is the reason of the session's gap line covering seq, or "unrecorded".
