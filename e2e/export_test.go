@@ -28,7 +28,9 @@ import (
 //     span, a clean decode, and the same decoded frames as the reference;
 //  2. a range across a relay restart (a gap): one clean file, the gap reported;
 //  3. a range across a publisher restart at another resolution (a catalog
-//     change): two files, each clean, each at its resolution.
+//     change): two files, each clean, each at its resolution;
+//  4. a media-time range;
+//  5. a range over a corrupt object: exit 1 naming it, no file left.
 func TestExportRealPeers(t *testing.T) {
 	ecNode := buildBinary(t, "ec-node")
 	bin, err := peers.BinDir()
@@ -186,7 +188,18 @@ func TestExportRealPeers(t *testing.T) {
 		t.Fatalf("wt-archive: %v\n%s", err, readFile(dir, "wt-archive.log"))
 	}
 
-	// 4. A corrupt object in the range stops the export, naming it, and
+	// 4. A media-time range: groups whose first frame is at 20-24.9 s of the
+	// first publisher's timeline (it is past 40 s), about 5 s.
+	files, _ = export("--media-from", "20s", "--media-to", "24.9")
+	if len(files) != 1 {
+		t.Fatalf("media range: files %q, want 1", files)
+	}
+	if _, span := probeExport(t, files[0]); span < 4 || span > 6 {
+		t.Errorf("media range 20-24.9 s: %.3f s, want about 5 s", span)
+	}
+	t.Logf("media range: timestamps in the manifest: %v", gs[0].Timescale > 0)
+
+	// 5. A corrupt object in the range stops the export, naming it, and
 	// leaves no file behind.
 	bad := gs[6]
 	path := filepath.Join(out, "cas", filepath.FromSlash(bad.Path))
