@@ -107,6 +107,9 @@ func runExport(c *cli.Context) error {
 	if showProgress {
 		fmt.Fprint(std.Stderr, "\r\033[K")
 	}
+	for _, why := range rep.NotExported {
+		fmt.Fprintf(std.Stderr, "export: not exported: %s\n", why)
+	}
 	for _, f := range rep.Files {
 		what := "all tracks"
 		if f.Track != "" {

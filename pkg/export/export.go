@@ -79,6 +79,9 @@ type Open func(n int, track string) (io.WriteCloser, error)
 type Report struct {
 	Files   []File
 	Missing []Missing
+	// NotExported says why renditions of the catalog were left out (a
+	// container other than cmaf) when no tracks were named.
+	NotExported []string
 }
 
 // File is one output file.
@@ -341,10 +344,22 @@ func (x *exporter) inForce(ms int64) *catalogVersion {
 func (x *exporter) trackNames(cv *catalogVersion) ([]string, error) {
 	names := x.opts.Tracks
 	if len(names) == 0 {
+		// Every cmaf rendition; the others are named in the report, or in
+		// the error when no rendition is left.
+		var refused error
 		for _, t := range cv.cat.Tracks {
-			if _, ok := cv.cat.Container[t]; ok {
+			kind, ok := cv.cat.Container[t]
+			switch {
+			case !ok:
+			case kind == "cmaf":
 				names = append(names, t)
+			default:
+				_, refused = initOf(cv, t)
+				x.report.NotExported = append(x.report.NotExported, refused.Error())
 			}
+		}
+		if len(names) == 0 && refused != nil {
+			return nil, refused
 		}
 	}
 	if len(names) == 0 {

@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/every-channel/ec-node/pkg/catalog"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -304,5 +306,26 @@ func TestExportCanceled(t *testing.T) {
 	out := &files{dir: t.TempDir()}
 	if _, err := Export(ctx, opts, out.open); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled export: %v, want context.Canceled", err)
+	}
+}
+
+// TestExportLeavesOutOtherContainers: with no track named, renditions in
+// another container (here a legacy text track) are left out and reported.
+func TestExportLeavesOutOtherContainers(t *testing.T) {
+	video, audio := encode(t, "video", "320x240", 2), encode(t, "audio", "", 2)
+	f := newFixture(t)
+	f.session(t0, 0, video, audio, nil)
+	doc := fmt.Sprintf(`{"video":{"renditions":{%q:{"codec":"avc1","container":{"kind":"cmaf","init":%q}}}},"text":{"renditions":{"captions":{}}}}`,
+		videoTrack, base64.StdEncoding.EncodeToString(video.init))
+	f.group(catalog.TrackName, 1, t0+500, []byte(doc))
+	out, rep, err := run(t, f.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.NotExported) != 1 || !strings.Contains(rep.NotExported[0], `"captions" has container kind "legacy"`) {
+		t.Errorf("not exported: %q, want the captions track named", rep.NotExported)
+	}
+	if streams, _ := probe(t, out.path(0)); !slices.Equal(streams, []string{"video"}) {
+		t.Errorf("streams %q, want the video only", streams)
 	}
 }
