@@ -61,3 +61,22 @@ func readObject(ctx context.Context, store cas.Store, root string, e *manifest.E
 	}
 	return data, nil
 }
+
+// read reads and re-hashes a group's object. With SkipCorrupt, a bad object
+// yields nil and is counted.
+func (x *exporter) read(e *manifest.Entry) ([]byte, error) {
+	data, err := readObject(x.ctx, x.opts.Store, x.opts.StoreRoot, e)
+	if err != nil {
+		var oe *ObjectError
+		if x.opts.SkipCorrupt && errors.As(err, &oe) && x.ctx.Err() == nil {
+			if x.skipped == nil {
+				x.skipped = map[groupKey]bool{}
+			}
+			x.skipped[groupKey{e.Track, e.Group, e.BLAKE3}] = true
+			return nil, nil
+		}
+		return nil, err
+	}
+	x.progress.Bytes += int64(len(data))
+	return data, nil
+}
