@@ -86,7 +86,7 @@ func TestExportRealPeers(t *testing.T) {
 		t.Logf("ec-node export %q:\n%s", args, errBuf.String())
 		// out.mp4, out-2.mp4, ... (docs/export.md)
 		files, _ = filepath.Glob(strings.TrimSuffix(o, ".mp4") + "*.mp4")
-		slices.SortFunc(files, func(a, b string) int { return len(a) - len(b) })
+		slices.SortStableFunc(files, func(a, b string) int { return len(a) - len(b) })
 		return files, errBuf.String()
 	}
 	ms := func(v int64) string { return strconv.FormatInt(v, 10) }
@@ -186,6 +186,21 @@ func TestExportRealPeers(t *testing.T) {
 	}
 	if err := archiver.Wait(); err != nil {
 		t.Fatalf("wt-archive: %v\n%s", err, readFile(dir, "wt-archive.log"))
+	}
+
+	// The new session by group numbers (it starts at 0 again), one file per track.
+	files, _ = export("--groups", "0-1000", "--session", "2", "--per-track")
+	if len(files) != 2 {
+		t.Fatalf("session 2 per track: files %q, want 2", files)
+	}
+	for _, f := range files {
+		streams, _ := probeExport(t, f)
+		if len(streams) != 1 {
+			t.Errorf("%s: streams %q, want one", f, streams)
+		}
+	}
+	if got := probeSize(t, files[0]); got != "160x120" {
+		t.Errorf("%s: video %s, want 160x120", files[0], got)
 	}
 
 	// 4. A media-time range: groups whose first frame is at 20-24.9 s of the
