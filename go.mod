@@ -12,7 +12,12 @@ go 1.26.0
 //     relay for unit tests: an independent WebTransport implementation to test against.
 //   zeebo/blake3: object ids (fastest Go BLAKE3 on 1 KiB-1 MiB inputs here, see
 //     docs/cas-layout.md). urfave/cli/v2: command lines. x/sys: renameat2, flock.
+//   Eyevinn/mp4ff v0.47.0: MP4 boxes for pkg/export (init segments merged into one
+//     moov; moof track id, sequence and tfdt rewritten). A maintained, widely used
+//     ISO-BMFF library with exact encode of what it decodes, so export does not
+//     hand-write box parsing for the dozens of boxes an init segment carries.
 require (
+	github.com/Eyevinn/mp4ff v0.47.0
 	github.com/dunglas/httpsfv v1.1.0
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0

@@ -34,6 +34,9 @@ type Catalog struct {
 	Tracks []string
 	// Init holds the CMAF init segment (ftyp+moov) of each track that has one.
 	Init map[string][]byte
+	// Container is the container kind of each rendition taken: "cmaf", "legacy"
+	// (also when the catalog names none) or "loc".
+	Container map[string]string
 	// Skipped lists renditions that are not archived, with the reason (another
 	// broadcast, unknown container, bad name).
 	Skipped map[string]string
@@ -66,7 +69,7 @@ func Parse(data []byte) (*Catalog, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	c := &Catalog{Init: map[string][]byte{}, Skipped: map[string]string{}}
+	c := &Catalog{Init: map[string][]byte{}, Container: map[string]string{}, Skipped: map[string]string{}}
 	seen := map[string]bool{}
 	for _, raw := range []json.RawMessage{doc.Video, doc.Audio, doc.Text} {
 		rs, err := renditions(raw)
@@ -116,7 +119,8 @@ func (c *Catalog) add(name string, r rendition) string {
 		return "rendition lives in broadcast " + fmt.Sprintf("%q", *r.Broadcast)
 	}
 	if r.Container == nil {
-		return "" // legacy container (the default)
+		c.Container[name] = "legacy" // the default
+		return ""
 	}
 	var ct struct {
 		Kind string `json:"kind"`
@@ -127,6 +131,7 @@ func (c *Catalog) add(name string, r rendition) string {
 	}
 	switch ct.Kind {
 	case "legacy", "loc":
+		c.Container[name] = ct.Kind
 		return ""
 	case "cmaf":
 		init, err := base64.StdEncoding.DecodeString(ct.Init)
@@ -136,6 +141,7 @@ func (c *Catalog) add(name string, r rendition) string {
 		if len(init) > 0 {
 			c.Init[name] = init
 		}
+		c.Container[name] = ct.Kind
 		return ""
 	default:
 		return fmt.Sprintf("unknown container kind %q", ct.Kind)

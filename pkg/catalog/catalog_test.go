@@ -14,6 +14,7 @@ func TestParse(t *testing.T) {
 		doc     string
 		tracks  []string
 		init    map[string]string
+		kinds   map[string]string // Container
 		skipped []string
 	}{
 		{
@@ -22,16 +23,19 @@ func TestParse(t *testing.T) {
 			       "audio":{"renditions":{"1.m4s":{"codec":"mp4a.40.2","sampleRate":48000,"numberOfChannels":2,"container":{"kind":"cmaf","init":"AwQ="}}}}}`,
 			tracks: []string{"0.m4s", "1.m4s"},
 			init:   map[string]string{"0.m4s": "\x00\x01\x02", "1.m4s": "\x03\x04"},
+			kinds:  map[string]string{"0.m4s": "cmaf", "1.m4s": "cmaf"},
 		},
 		{
 			name:   "legacy container by default, text and archive tracks",
 			doc:    `{"video":{"renditions":{"video0":{"codec":"avc1"}}},"text":{"renditions":{"captions":{"format":"webvtt"}}},"archive":{"track":"timeline"}}`,
 			tracks: []string{"captions", "timeline", "video0"},
+			kinds:  map[string]string{"captions": "legacy", "video0": "legacy"},
 		},
 		{
 			name:    "renditions elsewhere or in unknown containers are skipped",
 			doc:     `{"video":{"renditions":{"a":{"broadcast":"../other"},"b":{"container":{"kind":"future"}},"c":{}}}}`,
 			tracks:  []string{"c"},
+			kinds:   map[string]string{"c": "legacy"},
 			skipped: []string{"a", "b"},
 		},
 		{
@@ -53,6 +57,9 @@ func TestParse(t *testing.T) {
 				if got := c.Init[name]; !bytes.Equal(got, []byte(want)) {
 					t.Errorf("init[%s] = %x, want %x", name, got, want)
 				}
+			}
+			if len(c.Container) != len(tt.kinds) || len(tt.kinds) > 0 && !reflect.DeepEqual(c.Container, tt.kinds) {
+				t.Errorf("containers = %q, want %q", c.Container, tt.kinds)
 			}
 			if len(c.Init) != len(tt.init) {
 				t.Errorf("init has %d entries, want %d", len(c.Init), len(tt.init))

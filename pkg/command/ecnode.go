@@ -25,8 +25,10 @@ func ECNode() *cli.App {
 		&cli.Command{Name: "manifest", Usage: "JSONL manifests", Subcommands: []*cli.Command{
 			named("append", ManifestAppend()),
 			named("check", ManifestCheck()),
+			ManifestSessions(),
 		}},
 		named("discover", Discover()),
+		Export(),
 		ArchiveAuto(),
 		ArchiveStatus(),
 		SystemdUnits(),
