@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 func openTestStore(t *testing.T) *Local {
@@ -39,7 +41,7 @@ func vectorInput(n int) []byte {
 func objectFiles(t *testing.T, s *Local) []string {
 	t.Helper()
 	var files []string
-	err := filepath.WalkDir(s.objects, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(s.Root(), objectsDir), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -47,7 +49,7 @@ func objectFiles(t *testing.T, s *Local) []string {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() {
-			rel, _ := filepath.Rel(s.root, p)
+			rel, _ := filepath.Rel(s.Root(), p)
 			files = append(files, filepath.ToSlash(rel))
 		}
 		return nil
@@ -60,7 +62,7 @@ func objectFiles(t *testing.T, s *Local) []string {
 
 func tempFiles(t *testing.T, s *Local) []string {
 	t.Helper()
-	entries, err := os.ReadDir(s.tmp)
+	entries, err := os.ReadDir(filepath.Join(s.Root(), TempDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,7 @@ func TestInjectedFailuresPublishNothing(t *testing.T) {
 			syncFile = func(*os.File) error { return &os.PathError{Op: "fsync", Err: syscall.EIO} }
 		}, syscall.EIO},
 		{"publish fails", func() {
-			renameNoReplace = func(string, string) error { return &os.LinkError{Op: "renameat2", Err: syscall.ENOSPC} }
+			renameNoReplace = func(*safefs.Root, string, string) error { return &os.LinkError{Op: "renameat2", Err: syscall.ENOSPC} }
 		}, syscall.ENOSPC},
 	}
 	for _, tt := range tests {
@@ -284,7 +286,7 @@ func TestInjectedFailuresPublishNothing(t *testing.T) {
 			t.Cleanup(func() {
 				writeFile = saved[0].(func(*os.File, []byte) (int, error))
 				syncFile = saved[1].(func(*os.File) error)
-				renameNoReplace = saved[2].(func(string, string) error)
+				renameNoReplace = saved[2].(func(*safefs.Root, string, string) error)
 			})
 			s := openTestStore(t)
 			tt.inject()
@@ -308,7 +310,7 @@ func TestInjectedFailuresPublishNothing(t *testing.T) {
 func TestLinkFallback(t *testing.T) {
 	savedRename := renameNoReplace
 	t.Cleanup(func() { renameNoReplace = savedRename; linkOnly.Store(false) })
-	renameNoReplace = func(o, n string) error { return &os.LinkError{Op: "renameat2", Old: o, New: n, Err: syscall.EINVAL} }
+	renameNoReplace = func(_ *safefs.Root, o, n string) error { return &os.LinkError{Op: "renameat2", Old: o, New: n, Err: syscall.EINVAL} }
 	s := openTestStore(t)
 	ctx := context.Background()
 	data := []byte("on a filesystem without RENAME_NOREPLACE")
@@ -393,7 +395,7 @@ func TestCleanTemp(t *testing.T) {
 	s := openTestStore(t)
 	old := time.Now().Add(-2 * time.Hour)
 	write := func(name string, mtime time.Time) {
-		p := filepath.Join(s.tmp, name)
+		p := filepath.Join(s.Root(), TempDir, name)
 		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -433,7 +435,7 @@ func TestDirSyncerCoalesces(t *testing.T) {
 	var mu sync.Mutex
 	calls := 0
 	release := make(chan struct{})
-	syncDir = func(string) error {
+	syncDir = func(*safefs.Root, string) error {
 		mu.Lock()
 		calls++
 		first := calls == 1

@@ -159,7 +159,7 @@ func TestVerifyReportIsSorted(t *testing.T) {
 	t.Parallel()
 	s, results := storeWith(t, 1)
 	for _, name := range []string{"ff/zz", "00/zz", "7a/zz", "00/aa"} {
-		p := filepath.Join(s.objects, filepath.FromSlash(name))
+		p := filepath.Join(s.Root(), objectsDir, filepath.FromSlash(name))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, nil, 0o644)
 	}
