@@ -9,12 +9,15 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/every-channel/ec-node/internal/safefs"
 )
@@ -310,7 +313,9 @@ func TestInjectedFailuresPublishNothing(t *testing.T) {
 func TestLinkFallback(t *testing.T) {
 	savedRename := renameNoReplace
 	t.Cleanup(func() { renameNoReplace = savedRename; linkOnly.Store(false) })
-	renameNoReplace = func(_ *safefs.Root, o, n string) error { return &os.LinkError{Op: "renameat2", Old: o, New: n, Err: syscall.EINVAL} }
+	renameNoReplace = func(_ *safefs.Root, o, n string) error {
+		return &os.LinkError{Op: "renameat2", Old: o, New: n, Err: syscall.EINVAL}
+	}
 	s := openTestStore(t)
 	ctx := context.Background()
 	data := []byte("on a filesystem without RENAME_NOREPLACE")
@@ -469,5 +474,92 @@ func TestDirSyncerCoalesces(t *testing.T) {
 	}
 	if calls < 2 {
 		t.Errorf("%d fsyncs: callers that arrived during an fsync must get a later one", calls)
+	}
+}
+
+// listTree lists every path under dir with its size, to show it was not touched.
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, _ := d.Info()
+		fmt.Fprintf(&b, "%s %d\n", p, fi.Size())
+		return nil
+	})
+	return b.String()
+}
+
+// linkOut replaces root/rel (moving it out if it exists) with a symbolic link
+// to a directory outside root, and returns that directory.
+func linkOut(t *testing.T, root, rel string) string {
+	t.Helper()
+	outside := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(filepath.Join(root, rel), outside); errors.Is(err, fs.ErrNotExist) {
+		err = os.Mkdir(outside, 0o755)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, rel)); err != nil {
+		t.Fatal(err)
+	}
+	return outside
+}
+
+func TestPutRefusesLinkedDirectories(t *testing.T) {
+	t.Parallel()
+	data := []byte("an object that must not leave the store")
+	shard := ID(blake3.Sum256(data)).String()[:2]
+	tests := []struct {
+		name      string
+		link      string // replaced by a link to a directory outside the root
+		openFails bool   // OpenLocal refuses the tree too
+	}{
+		{"shard directory", "objects/blake3/" + shard, false},
+		{"objects/blake3", "objects/blake3", true},
+		{"objects", "objects", true},
+		{"temp directory", TempDir, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := openTestStore(t)
+			outside := linkOut(t, s.Root(), tt.link)
+			before := listTree(t, outside)
+			_, err := s.Put(context.Background(), bytes.NewReader(data))
+			if !errors.Is(err, safefs.ErrSymlink) || !strings.Contains(err.Error(), filepath.Join(s.Root(), tt.link)+":") {
+				t.Fatalf("Put through a linked %s: %v, want a symbolic-link error naming %s", tt.link, err, tt.link)
+			}
+			if after := listTree(t, outside); after != before {
+				t.Errorf("outside the root changed:\n%s\nwas\n%s", after, before)
+			}
+			_, err = OpenLocal(s.Root())
+			if tt.openFails != (err != nil) || err != nil && !errors.Is(err, safefs.ErrSymlink) {
+				t.Errorf("OpenLocal: %v, want failure %v", err, tt.openFails)
+			}
+		})
+	}
+}
+
+func TestReadsDoNotFollowALinkedShard(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t)
+	ctx := context.Background()
+	res, err := s.Put(ctx, strings.NewReader("object"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkOut(t, s.Root(), path.Dir(res.Path))
+	if _, err := s.Stat(ctx, res.ID); !errors.Is(err, safefs.ErrSymlink) {
+		t.Errorf("Stat through a linked shard: %v", err)
+	}
+	if _, err := s.Open(ctx, res.ID); !errors.Is(err, safefs.ErrSymlink) {
+		t.Errorf("Open through a linked shard: %v", err)
+	}
+	seen := 0
+	if err := s.Each(ctx, func(ID) error { seen++; return nil }); err != nil || seen != 0 {
+		t.Errorf("Each listed %d objects (%v) through a linked shard", seen, err)
 	}
 }
