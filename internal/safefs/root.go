@@ -240,7 +240,7 @@ func (r *Root) firstNotDir(rel string) (prefix string, mode fs.FileMode, ok bool
 
 // checkRel accepts "." and clean relative paths that stay below the root.
 func checkRel(rel string) error {
-	if rel == "." || filepath.IsLocal(rel) && path.Clean(rel) == rel && !strings.Contains(rel, `\`) {
+	if rel == "." || filepath.IsLocal(rel) && path.Clean(rel) == rel {
 		return nil
 	}
 	return fmt.Errorf("path %q is not a clean relative path below the root", rel)
@@ -486,7 +486,8 @@ func (r *Root) CreateTemp(dir, prefix string, perm fs.FileMode) (*os.File, strin
 // it, write, fsync, rename, fsync the directory.
 func (r *Root) WriteFileAtomic(rel string, data []byte, perm fs.FileMode) (err error) {
 	dir := path.Dir(rel)
-	f, tmp, err := r.CreateTemp(dir, ".tmp-"+path.Base(rel)+"-", perm)
+	// The temp name does not grow with rel's: a name near NAME_MAX still works.
+	f, tmp, err := r.CreateTemp(dir, ".tmp-", perm)
 	if err != nil {
 		return err
 	}
