@@ -127,7 +127,15 @@ func openAppender(root *safefs.Root, dir, broadcast, track string, log *slog.Log
 // openFile opens (creating as needed, with its directory) the regular file rel
 // below root for appending.
 func openFile(root *safefs.Root, rel string) (*os.File, error) {
-	if err := root.MkdirAll(path.Dir(rel), 0o755); err != nil {
+	err := root.MkdirAll(path.Dir(rel), 0o755)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The manifest directory itself was removed (by an operator, a
+		// disk-full cleanup): recreate it rather than lose the lines.
+		if err = root.Refresh(); err == nil {
+			err = root.MkdirAll(path.Dir(rel), 0o755)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	for {
@@ -172,10 +180,6 @@ func (a *Appender) reopenIfGone() error {
 		return nil
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("manifest: %w", err)
-	}
-	// The manifest directory itself may be what was removed.
-	if err := a.root.Refresh(); err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	f, err := openFile(a.root, a.rel)
