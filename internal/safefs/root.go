@@ -176,10 +176,15 @@ func openBeneath(dirfd int, rel string, flags int, perm uint32) (int, error) {
 			how.Mode = uint64(perm)
 		}
 		fd, err := ignoringEINTR(func() (int, error) { return unix.Openat2(dirfd, rel, &how) })
-		if err != unix.ENOSYS {
+		switch err {
+		case unix.ENOSYS:
+			noOpenat2.Store(true)
+		case unix.EPERM:
+			// Some container seccomp profiles deny openat2 with EPERM; the
+			// walk then gives the real answer (the same EPERM if it is one).
+		default:
 			return fd, err
 		}
-		noOpenat2.Store(true)
 	}
 	return openWalk(dirfd, rel, flags, perm)
 }
