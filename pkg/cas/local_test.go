@@ -497,9 +497,11 @@ func listTree(t *testing.T, dir string) string {
 func linkOut(t *testing.T, root, rel string) string {
 	t.Helper()
 	outside := filepath.Join(t.TempDir(), "moved")
-	if err := os.Rename(filepath.Join(root, rel), outside); errors.Is(err, fs.ErrNotExist) {
+	err := os.Rename(filepath.Join(root, rel), outside)
+	if errors.Is(err, fs.ErrNotExist) {
 		err = os.Mkdir(outside, 0o755)
-	} else if err != nil {
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(outside, filepath.Join(root, rel)); err != nil {
