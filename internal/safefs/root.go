@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -26,51 +25,33 @@ var noOpenat2 atomic.Bool
 // are relative, slash-separated and clean ("objects/blake3/ab"); none may
 // contain "..", and no symbolic link is followed anywhere below the root. Safe
 // for concurrent use.
+//
+// The root's path is resolved once, by OpenRoot. Each operation then opens that
+// resolved path (O_NOFOLLOW: a root later replaced by a link is refused) and
+// works relative to the descriptor. It is not held between operations: a held
+// descriptor would pin a directory the operator has since mounted over (a data
+// disk mounted late, a read-only bind mount), so writes would land hidden under
+// the mount point and the mount could not be unmounted.
 type Root struct {
-	path string // absolute, symbolic links resolved once
-	mu   sync.Mutex
-	dir  atomic.Pointer[os.File]
+	path string // absolute, symbolic links resolved
 }
 
-// OpenRoot opens the existing directory at path as a Root. Symbolic links in
+// OpenRoot returns the existing directory at path as a Root. Symbolic links in
 // path itself are resolved now, once: the operator chose them.
 func OpenRoot(path string) (*Root, error) {
-	resolved, err := resolve(path)
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
-	d, err := openDirPath(resolved)
+	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return nil, err
 	}
 	r := &Root{path: resolved}
-	r.dir.Store(d)
+	if err := r.withDir(func(int) error { return nil }); err != nil {
+		return nil, err
+	}
 	return r, nil
-}
-
-func resolve(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	resolved, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return "", err
-	}
-	return resolved, nil
-}
-
-func openDirPath(path string) (*os.File, error) {
-	fd, err := ignoringEINTR(func() (int, error) {
-		return unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	})
-	if err != nil {
-		if err == unix.ELOOP {
-			err = ErrSymlink
-		}
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	return newFile(fd, path)
 }
 
 // Path is the root's absolute, resolved path.
@@ -80,52 +61,21 @@ func (r *Root) Path() string { return r.path }
 // boundary.
 func (r *Root) Join(rel string) string { return filepath.Join(r.path, filepath.FromSlash(rel)) }
 
-// Close releases the root's directory. Operations still running finish.
-func (r *Root) Close() error { return r.dir.Load().Close() }
-
-// Refresh makes the root's path name the held directory again after the
-// directory was removed or replaced (by an operator, a disk-full cleanup): it
-// recreates the path durably if it is gone and reopens it. Without it, files
-// created below a removed root would vanish with it.
-func (r *Root) Refresh() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	held, err := r.dir.Load().Stat()
-	if err != nil {
-		return err
-	}
-	cur, err := os.Lstat(r.path)
-	if err == nil && os.SameFile(held, cur) {
-		return nil
-	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err != nil {
-		if err := MkdirAll(r.path, held.Mode().Perm()); err != nil {
-			return err
-		}
-	}
-	d, err := openDirPath(r.path)
-	if err != nil {
-		return err
-	}
-	r.dir.Swap(d).Close()
-	return nil
-}
-
-// withDir runs fn with the root's descriptor, which stays valid (not closed or
-// reused) while fn runs.
+// withDir runs fn with a descriptor of the root directory.
 func (r *Root) withDir(fn func(dirfd int) error) error {
-	rc, err := r.dir.Load().SyscallConn()
+	fd, err := ignoringEINTR(func() (int, error) {
+		return unix.Open(r.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	})
 	if err != nil {
-		return err
+		if err == unix.ENOTDIR {
+			if fi, lerr := os.Lstat(r.path); lerr == nil {
+				err = kindOf(fi.Mode())
+			}
+		}
+		return &os.PathError{Op: "open", Path: r.path, Err: err}
 	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return err
-	}
-	return ferr
+	defer unix.Close(fd)
+	return fn(fd)
 }
 
 // open opens rel below the root with flags (O_NOFOLLOW, O_NONBLOCK and

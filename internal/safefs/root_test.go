@@ -53,7 +53,6 @@ func tree(t *testing.T) (*Root, string) {
 	must(t, os.Symlink("/dev/zero", filepath.Join(root, "a", "zero")))
 	r, err := OpenRoot(root)
 	must(t, err)
-	t.Cleanup(func() { r.Close() })
 	return r, outside
 }
 
@@ -221,7 +220,6 @@ func TestRootResolvedOnce(t *testing.T) {
 	must(t, os.Symlink("real", filepath.Join(base, "link")))
 	r, err := OpenRoot(filepath.Join(base, "link"))
 	must(t, err)
-	defer r.Close()
 	if r.Path() != filepath.Join(base, "real") {
 		t.Errorf("Path() = %s", r.Path())
 	}
@@ -233,22 +231,31 @@ func TestRootResolvedOnce(t *testing.T) {
 	}
 }
 
-func TestRefreshRecreatesARemovedRoot(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "m")
-	must(t, MkdirAll(dir, 0o755))
-	r, err := OpenRoot(dir)
-	must(t, err)
-	defer r.Close()
-	must(t, os.RemoveAll(dir))
-	if err := r.MkdirAll("x", 0o755); err == nil {
-		t.Fatal("MkdirAll in a removed root succeeded")
-	}
-	must(t, r.Refresh())
-	must(t, r.MkdirAll("x", 0o755))
-	if _, err := os.Stat(filepath.Join(dir, "x")); err != nil {
-		t.Errorf("after Refresh: %v", err)
-	}
-	must(t, r.Refresh()) // nothing to do
+// TestRootPathReplaced: the root's resolved path is opened anew by every
+// operation, so a directory recreated (or mounted) there is used, and a link
+// put in its place is refused.
+func TestRootPathReplaced(t *testing.T) {
+	bothResolvers(t, func(t *testing.T) {
+		base := t.TempDir()
+		dir := filepath.Join(base, "m")
+		must(t, MkdirAll(dir, 0o755))
+		r, err := OpenRoot(dir)
+		must(t, err)
+		must(t, os.RemoveAll(dir))
+		if err := r.MkdirAll("x", 0o755); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("MkdirAll in a removed root: %v", err)
+		}
+		must(t, MkdirAll(dir, 0o755))
+		must(t, r.MkdirAll("x", 0o755))
+		if _, err := os.Stat(filepath.Join(dir, "x")); err != nil {
+			t.Errorf("after the root was recreated: %v", err)
+		}
+		must(t, os.Rename(dir, filepath.Join(base, "moved")))
+		must(t, os.Symlink("moved", dir))
+		if _, err := r.ReadDir("."); !errors.Is(err, ErrSymlink) {
+			t.Errorf("root replaced by a link: %v, want ErrSymlink", err)
+		}
+	})
 }
 
 func TestMkdirAllPathRefusesFiles(t *testing.T) {

@@ -5,8 +5,8 @@
 // crash".
 //
 // A store's root is chosen by the operator and may itself be a symbolic link:
-// OpenRoot resolves it once. Everything below is then opened relative to the
-// root's directory descriptor with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
+// OpenRoot resolves it once. Everything below is then opened relative to a
+// descriptor of that resolved directory with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
 // where the kernel has it (Linux 5.6+), or one O_NOFOLLOW component at a time
 // where it does not. Every open is O_NONBLOCK, so a FIFO never blocks, and the
 // descriptor is fstat-checked to be the kind the caller wants before use.
@@ -130,7 +130,6 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	defer r.Close()
 	return r.WriteFileAtomic(filepath.Base(path), data, perm)
 }
 
@@ -141,7 +140,6 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
 	return r.ReadFile(filepath.Base(path), max)
 }
 

@@ -80,7 +80,7 @@ var _ Store = (*Local)(nil)
 // directory and layout.json if they are missing; every directory it creates is
 // made durable by fsyncing its parent. An existing layout.json that names another
 // layout is an error, and so is a symbolic link or special file where the layout
-// has a directory. The store holds root's directory open until Close.
+// has a directory.
 //
 // Shard directories are created lazily by the first commit into each (mkdir, then
 // fsync objects/blake3): that costs one extra fsync 256 times in a store's life,
@@ -99,7 +99,6 @@ func OpenLocal(root string) (*Local, error) {
 	}
 	l := &Local{path: root, root: r}
 	if err := r.MkdirAll(TempDir, 0o755); err != nil {
-		r.Close()
 		return nil, fmt.Errorf("cas: open: %w", err)
 	}
 	for i := range l.shards {
@@ -107,7 +106,6 @@ func OpenLocal(root string) (*Local, error) {
 	}
 	// layout.json comes last: its presence means the layout is complete.
 	if err := l.ensureLayoutFile(); err != nil {
-		r.Close()
 		return nil, err
 	}
 	return l, nil
@@ -115,9 +113,6 @@ func OpenLocal(root string) (*Local, error) {
 
 // Root returns the root directory the store was opened with.
 func (l *Local) Root() string { return l.path }
-
-// Close releases the root directory. The store must not be used afterwards.
-func (l *Local) Close() error { return l.root.Close() }
 
 // Put stores the bytes of r: Create, copy, Commit.
 func (l *Local) Put(ctx context.Context, r io.Reader) (PutResult, error) {

@@ -124,7 +124,6 @@ func Verify(ctx context.Context, root string, opts VerifyOptions) (VerifyReport,
 	if err != nil {
 		return VerifyReport{Root: root}, fmt.Errorf("cas: verify: %w", err)
 	}
-	defer r.Close()
 	return verify(ctx, r, root, opts)
 }
 

@@ -136,7 +136,6 @@ func crossCheck(c *cli.Context, dir string, seen []cas.ID) (manifest.CheckReport
 	if err != nil {
 		return manifest.CheckReport{}, err
 	}
-	defer store.Close()
 	opts := manifest.CheckOptions{ListObjects: func(ctx context.Context, fn func(cas.ID) error) error {
 		for _, id := range seen {
 			if err := fn(id); err != nil {

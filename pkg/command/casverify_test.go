@@ -127,7 +127,6 @@ func TestCASVerifyReportsLinksAndSpecialFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			store.Close()
 			rel := tt.plant(t, root, obj)
 			stdout, stderr, code := runVerify(t, "--root", root, "--progress", "never")
 			if code != ExitFailure || !strings.HasPrefix(stdout, "stray\t"+rel+"\t") || strings.Count(stdout, "\n") != 1 {

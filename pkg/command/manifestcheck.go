@@ -56,7 +56,6 @@ func runManifestCheck(c *cli.Context) error {
 	if err != nil {
 		return withExit(treeExit(err), err)
 	}
-	defer store.Close()
 	opts := manifest.CheckOptions{Rehash: c.Bool("rehash"), Workers: c.Int("workers")}
 	if c.Bool("unreferenced") {
 		opts.ListObjects = store.Each

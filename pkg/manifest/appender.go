@@ -55,7 +55,6 @@ type AppendResult struct {
 type Appender struct {
 	mu        sync.Mutex
 	root      *safefs.Root
-	ownRoot   bool // opened by OpenAppender: Close closes it
 	f         *os.File
 	rel       string // the file, relative to root
 	path      string
@@ -75,13 +74,7 @@ func OpenAppender(dir, broadcast, track string, log *slog.Logger) (*Appender, *R
 	if err != nil {
 		return nil, nil, err
 	}
-	a, repair, err := openAppender(root, dir, broadcast, track, log)
-	if err != nil {
-		root.Close()
-		return nil, nil, err
-	}
-	a.ownRoot = true
-	return a, repair, nil
+	return openAppender(root, dir, broadcast, track, log)
 }
 
 // openRoot creates the manifest directory durably if needed and opens it as
@@ -131,7 +124,7 @@ func openFile(root *safefs.Root, rel string) (*os.File, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		// The manifest directory itself was removed (by an operator, a
 		// disk-full cleanup): recreate it rather than lose the lines.
-		if err = root.Refresh(); err == nil {
+		if err = safefs.MkdirAll(root.Path(), 0o755); err == nil {
 			err = root.MkdirAll(path.Dir(rel), 0o755)
 		}
 	}
@@ -281,9 +274,6 @@ func (a *Appender) Close() error {
 	}
 	err := a.f.Close()
 	a.f = nil
-	if a.ownRoot {
-		err = errors.Join(err, a.root.Close())
-	}
 	return err
 }
 
@@ -505,7 +495,6 @@ func LastGroup(dir, broadcast, track string) (seq uint64, ok bool, err error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("manifest: %w", err)
 	}
-	defer root.Close()
 	f, err := root.Open(rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil

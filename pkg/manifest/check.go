@@ -92,7 +92,6 @@ func Check(ctx context.Context, manifestDir string, store cas.Store, opts CheckO
 	if err != nil {
 		return CheckReport{ManifestDir: manifestDir}, fmt.Errorf("manifest: check: %w", err)
 	}
-	defer root.Close()
 	c := &checker{
 		ctx: ctx, dir: manifestDir, root: root, store: store, opts: opts,
 		report: CheckReport{ManifestDir: manifestDir},

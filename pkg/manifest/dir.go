@@ -74,7 +74,7 @@ func (d *Dir) LastGroup(broadcast, track string) (seq uint64, ok bool, err error
 	return seq, ok, nil
 }
 
-// Close closes every open file and the directory; the Dir is not used after.
+// Close closes every open file.
 func (d *Dir) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -84,7 +84,6 @@ func (d *Dir) Close() error {
 	}
 	d.open = make(map[fileKey]*list.Element)
 	d.lru.Init()
-	errs = append(errs, d.root.Close())
 	return errors.Join(errs...)
 }
 
