@@ -6,10 +6,11 @@
 //
 // A store's root is chosen by the operator and may itself be a symbolic link:
 // OpenRoot resolves it once. Everything below is then opened relative to a
-// descriptor of that resolved directory with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
-// where the kernel has it (Linux 5.6+), or one O_NOFOLLOW component at a time
-// where it does not. Every open is O_NONBLOCK, so a FIFO never blocks, and the
-// descriptor is fstat-checked to be the kind the caller wants before use.
+// descriptor of that resolved directory, with
+// openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) where the kernel has it (Linux
+// 5.6+), or one O_NOFOLLOW component at a time where it does not. Every open is
+// O_NONBLOCK, so a FIFO never blocks, and the descriptor is fstat-checked to be
+// the kind the caller wants before use.
 package safefs
 
 import (
