@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -116,45 +114,29 @@ func (t *statusTracker) run(ctx context.Context, path string, onStatus func(Stat
 	}
 }
 
-// writeStatus replaces the status file atomically (temp file + rename). It is
-// advisory, so it is not fsynced: after a crash the previous version is fine.
+// writeStatus replaces the status file atomically (temp file, fsync, rename,
+// fsync directory): a reader never sees half a status, even after a crash.
 func writeStatus(path string, s Status) error {
 	data, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".status-*")
-	if err != nil {
+	if err := safefs.WriteFileAtomic(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("status: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("status: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // maxStatusSize bounds a status file read back; a worker writes a few hundred bytes.
 const maxStatusSize = 1 << 20
 
-// ReadStatus reads a status file written by a worker.
+// ReadStatus reads a status file written by a worker. A symbolic link or
+// special file at path is refused rather than followed or blocked on.
 func ReadStatus(path string) (Status, error) {
 	var s Status
-	f, err := os.Open(path)
+	data, err := safefs.ReadFile(path, maxStatusSize)
 	if err != nil {
-		return s, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxStatusSize+1))
-	if err != nil {
-		return s, fmt.Errorf("status %s: %w", path, err)
-	}
-	if len(data) > maxStatusSize {
-		return s, fmt.Errorf("status %s: larger than %d bytes", path, maxStatusSize)
+		return s, fmt.Errorf("status: %w", err)
 	}
 	if err := json.Unmarshal(data, &s); err != nil {
 		return s, fmt.Errorf("status %s: %w", path, err)

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 // benchObjectSize is the object size of the durable-write benchmarks (one MoQ
@@ -115,7 +117,7 @@ func BenchmarkNaiveDurable(b *testing.B) {
 		if err := os.Rename(f.Name(), filepath.Join(shard, name+".bin")); err != nil {
 			b.Fatal(err)
 		}
-		if err := syncDir(shard); err != nil {
+		if err := safefs.SyncDir(shard); err != nil {
 			b.Fatal(err)
 		}
 	}

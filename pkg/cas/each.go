@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 // Each calls fn for every well-named object file in the store:
 // objects/blake3/<2 hex>/<64 hex>.bin with the shard matching the id. Anything
-// else is left to Verify, which reports it. It stops at fn's first error.
+// else (including a symbolic link, which is not followed) is left to Verify,
+// which reports it. It stops at fn's first error.
 func (l *Local) Each(ctx context.Context, fn func(ID) error) error {
-	objects := filepath.Join(l.root, "objects", "blake3")
-	shards, err := os.ReadDir(objects)
+	shards, err := l.root.ReadDir(objectsDir)
 	if err != nil {
 		return err
 	}
@@ -22,8 +22,8 @@ func (l *Local) Each(ctx context.Context, fn func(ID) error) error {
 		if !shard.IsDir() || len(shard.Name()) != 2 {
 			continue
 		}
-		names, err := os.ReadDir(filepath.Join(objects, shard.Name()))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		names, err := l.root.ReadDir(objectsDir + "/" + shard.Name())
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !safefs.IsWrongKind(err) {
 			return err
 		}
 		for _, n := range names {

@@ -9,12 +9,17 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 func openTestStore(t *testing.T) *Local {
@@ -39,7 +44,7 @@ func vectorInput(n int) []byte {
 func objectFiles(t *testing.T, s *Local) []string {
 	t.Helper()
 	var files []string
-	err := filepath.WalkDir(s.objects, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(s.Root(), objectsDir), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -47,7 +52,7 @@ func objectFiles(t *testing.T, s *Local) []string {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() {
-			rel, _ := filepath.Rel(s.root, p)
+			rel, _ := filepath.Rel(s.Root(), p)
 			files = append(files, filepath.ToSlash(rel))
 		}
 		return nil
@@ -60,7 +65,7 @@ func objectFiles(t *testing.T, s *Local) []string {
 
 func tempFiles(t *testing.T, s *Local) []string {
 	t.Helper()
-	entries, err := os.ReadDir(s.tmp)
+	entries, err := os.ReadDir(filepath.Join(s.Root(), TempDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +280,7 @@ func TestInjectedFailuresPublishNothing(t *testing.T) {
 			syncFile = func(*os.File) error { return &os.PathError{Op: "fsync", Err: syscall.EIO} }
 		}, syscall.EIO},
 		{"publish fails", func() {
-			renameNoReplace = func(string, string) error { return &os.LinkError{Op: "renameat2", Err: syscall.ENOSPC} }
+			renameNoReplace = func(*safefs.Root, string, string) error { return &os.LinkError{Op: "renameat2", Err: syscall.ENOSPC} }
 		}, syscall.ENOSPC},
 	}
 	for _, tt := range tests {
@@ -284,7 +289,7 @@ func TestInjectedFailuresPublishNothing(t *testing.T) {
 			t.Cleanup(func() {
 				writeFile = saved[0].(func(*os.File, []byte) (int, error))
 				syncFile = saved[1].(func(*os.File) error)
-				renameNoReplace = saved[2].(func(string, string) error)
+				renameNoReplace = saved[2].(func(*safefs.Root, string, string) error)
 			})
 			s := openTestStore(t)
 			tt.inject()
@@ -308,7 +313,9 @@ func TestInjectedFailuresPublishNothing(t *testing.T) {
 func TestLinkFallback(t *testing.T) {
 	savedRename := renameNoReplace
 	t.Cleanup(func() { renameNoReplace = savedRename; linkOnly.Store(false) })
-	renameNoReplace = func(o, n string) error { return &os.LinkError{Op: "renameat2", Old: o, New: n, Err: syscall.EINVAL} }
+	renameNoReplace = func(_ *safefs.Root, o, n string) error {
+		return &os.LinkError{Op: "renameat2", Old: o, New: n, Err: syscall.EINVAL}
+	}
 	s := openTestStore(t)
 	ctx := context.Background()
 	data := []byte("on a filesystem without RENAME_NOREPLACE")
@@ -393,7 +400,7 @@ func TestCleanTemp(t *testing.T) {
 	s := openTestStore(t)
 	old := time.Now().Add(-2 * time.Hour)
 	write := func(name string, mtime time.Time) {
-		p := filepath.Join(s.tmp, name)
+		p := filepath.Join(s.Root(), TempDir, name)
 		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -433,7 +440,7 @@ func TestDirSyncerCoalesces(t *testing.T) {
 	var mu sync.Mutex
 	calls := 0
 	release := make(chan struct{})
-	syncDir = func(string) error {
+	syncDir = func(*safefs.Root, string) error {
 		mu.Lock()
 		calls++
 		first := calls == 1
@@ -467,5 +474,94 @@ func TestDirSyncerCoalesces(t *testing.T) {
 	}
 	if calls < 2 {
 		t.Errorf("%d fsyncs: callers that arrived during an fsync must get a later one", calls)
+	}
+}
+
+// listTree lists every path under dir with its size, to show it was not touched.
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, _ := d.Info()
+		fmt.Fprintf(&b, "%s %d\n", p, fi.Size())
+		return nil
+	})
+	return b.String()
+}
+
+// linkOut replaces root/rel (moving it out if it exists) with a symbolic link
+// to a directory outside root, and returns that directory.
+func linkOut(t *testing.T, root, rel string) string {
+	t.Helper()
+	outside := filepath.Join(t.TempDir(), "moved")
+	err := os.Rename(filepath.Join(root, rel), outside)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = os.Mkdir(outside, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, rel)); err != nil {
+		t.Fatal(err)
+	}
+	return outside
+}
+
+func TestPutRefusesLinkedDirectories(t *testing.T) {
+	t.Parallel()
+	data := []byte("an object that must not leave the store")
+	shard := ID(blake3.Sum256(data)).String()[:2]
+	tests := []struct {
+		name      string
+		link      string // replaced by a link to a directory outside the root
+		openFails bool   // OpenLocal refuses the tree too
+	}{
+		{"shard directory", "objects/blake3/" + shard, false},
+		{"objects/blake3", "objects/blake3", true},
+		{"objects", "objects", true},
+		{"temp directory", TempDir, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := openTestStore(t)
+			outside := linkOut(t, s.Root(), tt.link)
+			before := listTree(t, outside)
+			_, err := s.Put(context.Background(), bytes.NewReader(data))
+			if !errors.Is(err, safefs.ErrSymlink) || !strings.Contains(err.Error(), filepath.Join(s.Root(), tt.link)+":") {
+				t.Fatalf("Put through a linked %s: %v, want a symbolic-link error naming %s", tt.link, err, tt.link)
+			}
+			if after := listTree(t, outside); after != before {
+				t.Errorf("outside the root changed:\n%s\nwas\n%s", after, before)
+			}
+			_, err = OpenLocal(s.Root())
+			if tt.openFails != (err != nil) || err != nil && !errors.Is(err, safefs.ErrSymlink) {
+				t.Errorf("OpenLocal: %v, want failure %v", err, tt.openFails)
+			}
+		})
+	}
+}
+
+func TestReadsDoNotFollowALinkedShard(t *testing.T) {
+	t.Parallel()
+	s := openTestStore(t)
+	ctx := context.Background()
+	res, err := s.Put(ctx, strings.NewReader("object"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkOut(t, s.Root(), path.Dir(res.Path))
+	if _, err := s.Stat(ctx, res.ID); !errors.Is(err, safefs.ErrSymlink) {
+		t.Errorf("Stat through a linked shard: %v", err)
+	}
+	if _, err := s.Open(ctx, res.ID); !errors.Is(err, safefs.ErrSymlink) {
+		t.Errorf("Open through a linked shard: %v", err)
+	}
+	seen := 0
+	if err := s.Each(ctx, func(ID) error { seen++; return nil }); err != nil || seen != 0 {
+		t.Errorf("Each listed %d objects (%v) through a linked shard", seen, err)
 	}
 }

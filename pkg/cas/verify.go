@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 // FindingKind classifies what Verify found.
@@ -104,7 +105,7 @@ func (r *VerifyReport) Clean() bool { return r.Corrupt == 0 && r.Unreadable == 0
 
 // Verify checks the store; see the package function Verify.
 func (l *Local) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
-	return Verify(ctx, l.root, opts)
+	return verify(ctx, l.root, l.path, opts)
 }
 
 // Verify re-hashes every object under root/objects/blake3 with bounded
@@ -112,22 +113,28 @@ func (l *Local) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 // entries and temp files. It only reads, so it also works on read-only trees
 // (snapshots) and never creates anything. An error means the walk itself could
 // not be done (not a store, cancelled); problems in the tree are findings.
+//
+// root is resolved once; below it no symbolic link is followed and no special
+// file is read: every link, FIFO, socket or device in the root, in objects/ or
+// below objects/blake3 is a Stray finding, also when it is swapped in while
+// Verify runs. Every read stops at the size the file had when opened, so
+// Verify ends whatever is done to the tree meanwhile.
 func Verify(ctx context.Context, root string, opts VerifyOptions) (VerifyReport, error) {
+	r, err := safefs.OpenRoot(root)
+	if err != nil {
+		return VerifyReport{Root: root}, fmt.Errorf("cas: verify: %w", err)
+	}
+	return verify(ctx, r, root, opts)
+}
+
+func verify(ctx context.Context, root *safefs.Root, name string, opts VerifyOptions) (VerifyReport, error) {
 	start := time.Now()
-	report := VerifyReport{Root: root}
-	objects := filepath.Join(root, "objects", "blake3")
-	if fi, err := os.Stat(objects); err != nil || !fi.IsDir() {
-		return report, fmt.Errorf("cas: verify: %s is not a CAS root (no objects/blake3 directory)", root)
-	}
-	if err := checkLayoutFile(filepath.Join(root, LayoutFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return report, fmt.Errorf("cas: verify: %w", err)
-	}
-	top, err := os.ReadDir(objects)
+	report := VerifyReport{Root: name}
+	v := &verifier{ctx: ctx, root: root, onObject: opts.OnObject, start: start}
+	top, err := v.checkLayout()
 	if err != nil {
 		return report, fmt.Errorf("cas: verify: %w", err)
 	}
-
-	v := &verifier{ctx: ctx, objects: objects, onObject: opts.OnObject, start: start}
 	for _, e := range top {
 		if isShardName(e.Name()) && e.IsDir() {
 			v.shardsTotal++
@@ -181,13 +188,13 @@ func Verify(ctx context.Context, root string, opts VerifyOptions) (VerifyReport,
 }
 
 type hashJob struct {
-	rel string // slash-separated, relative to objects/blake3
+	rel string // slash-separated, relative to the root
 	id  ID
 }
 
 type verifier struct {
 	ctx      context.Context
-	objects  string
+	root     *safefs.Root
 	onObject func(ObjectCheck)
 	start    time.Time
 
@@ -201,11 +208,50 @@ type verifier struct {
 }
 
 func (v *verifier) add(f Finding) {
-	f.Path = path.Join("objects", "blake3", f.Path)
 	v.mu.Lock()
 	v.findings = append(v.findings, f)
 	v.mu.Unlock()
 }
+
+// checkLayout checks the levels above the shards and returns the entries of
+// objects/blake3. It reports every symbolic link and special file in the root
+// and in objects/ (a linked objects/ or objects/blake3 is reported and not
+// walked), and checks layout.json when there is a regular one.
+func (v *verifier) checkLayout() ([]os.DirEntry, error) {
+	fi, err := v.root.Lstat(objectsDir)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+		return nil, fmt.Errorf("%s is not a CAS root (no objects/blake3 directory)", v.root.Path())
+	}
+	if err != nil && !safefs.IsWrongKind(err) {
+		return nil, err
+	}
+	if err := checkLayoutFile(v.root); err != nil && !errors.Is(err, fs.ErrNotExist) && !safefs.IsWrongKind(err) {
+		return nil, err
+	}
+	for _, dir := range []string{".", "objects"} {
+		entries, err := v.root.ReadDir(dir)
+		if safefs.IsWrongKind(err) {
+			continue // objects is a link: reported with the root's entries
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if special(e.Type()) {
+				v.add(Finding{Kind: Stray, Path: path.Join(dir, e.Name()), Detail: safefs.TypeName(e.Type()) + ", not followed or read"})
+			}
+		}
+	}
+	top, err := v.root.ReadDir(objectsDir)
+	if safefs.IsWrongKind(err) {
+		return nil, nil // reported above
+	}
+	return top, err
+}
+
+// special reports whether a directory entry's type is anything but a regular
+// file or directory: a symbolic link, FIFO, socket or device.
+func special(t fs.FileMode) bool { return t&fs.ModeType&^fs.ModeDir != 0 }
 
 // walk lists objects/blake3 one shard at a time, streaming well-named objects
 // to the workers, so memory holds one shard's names, not the whole tree's.
@@ -215,6 +261,7 @@ func (v *verifier) walk(top []os.DirEntry, jobs chan<- hashJob) {
 			return
 		}
 		name := e.Name()
+		rel := objectsDir + "/" + name
 		switch {
 		case name == ".tmp" && e.IsDir():
 			v.walkTemp()
@@ -222,28 +269,46 @@ func (v *verifier) walk(top []os.DirEntry, jobs chan<- hashJob) {
 			v.walkShard(name, jobs)
 			v.shardsWalked.Add(1)
 		default:
-			v.add(Finding{Kind: Stray, Path: name, Size: entrySize(e), Detail: "not a shard directory"})
+			v.add(Finding{Kind: Stray, Path: rel, Size: v.entrySize(rel, e), Detail: "not a shard directory" + typeNote(e.Type())})
 		}
 	}
 }
 
+// typeNote says what a stray entry is when it is not a regular file.
+func typeNote(t fs.FileMode) string {
+	if t.IsRegular() {
+		return ""
+	}
+	return " (" + safefs.TypeName(t) + ", not followed or read)"
+}
+
+// dirProblem turns a failure to list or open something into a finding: a
+// link or special file swapped in after the walk saw it is Stray.
+func dirProblem(rel string, err error) Finding {
+	if safefs.IsWrongKind(err) {
+		return Finding{Kind: Stray, Path: rel, Detail: err.Error()}
+	}
+	return Finding{Kind: Unreadable, Path: rel, Detail: err.Error()}
+}
+
 func (v *verifier) walkShard(shard string, jobs chan<- hashJob) {
-	entries, err := os.ReadDir(filepath.Join(v.objects, shard))
+	dir := objectsDir + "/" + shard
+	entries, err := v.root.ReadDir(dir)
 	if err != nil {
-		v.add(Finding{Kind: Unreadable, Path: shard, Detail: err.Error()})
+		v.add(dirProblem(dir, err))
 		return
 	}
 	for _, e := range entries {
 		name := e.Name()
-		rel := shard + "/" + name
+		rel := dir + "/" + name
 		id, ok := objectName(name)
 		switch {
 		case !e.Type().IsRegular():
-			v.add(Finding{Kind: Stray, Path: rel, Size: entrySize(e), Detail: "not a regular file (" + e.Type().String() + ")"})
+			v.add(Finding{Kind: Stray, Path: rel, Detail: "not a regular file" + typeNote(e.Type())})
 		case !ok:
-			v.add(Finding{Kind: Stray, Path: rel, Size: entrySize(e), Detail: "not an object name"})
+			v.add(Finding{Kind: Stray, Path: rel, Size: v.entrySize(rel, e), Detail: "not an object name"})
 		case name[:2] != shard:
-			v.add(Finding{Kind: Stray, Path: rel, Size: entrySize(e), Detail: "object in the wrong shard, belongs in " + name[:2] + "/"})
+			v.add(Finding{Kind: Stray, Path: rel, Size: v.entrySize(rel, e), Detail: "object in the wrong shard, belongs in " + name[:2] + "/"})
 		default:
 			select {
 			case jobs <- hashJob{rel: rel, id: id}:
@@ -255,18 +320,18 @@ func (v *verifier) walkShard(shard string, jobs chan<- hashJob) {
 }
 
 func (v *verifier) walkTemp() {
-	entries, err := os.ReadDir(filepath.Join(v.objects, ".tmp"))
+	entries, err := v.root.ReadDir(TempDir)
 	if err != nil {
-		v.add(Finding{Kind: Unreadable, Path: ".tmp", Detail: err.Error()})
+		v.add(dirProblem(TempDir, err))
 		return
 	}
 	for _, e := range entries {
-		rel := ".tmp/" + e.Name()
+		rel := TempDir + "/" + e.Name()
 		if !strings.HasPrefix(e.Name(), TempPrefix) || !e.Type().IsRegular() {
-			v.add(Finding{Kind: Stray, Path: rel, Size: entrySize(e), Detail: "not a temp file of this store"})
+			v.add(Finding{Kind: Stray, Path: rel, Size: v.entrySize(rel, e), Detail: "not a temp file of this store" + typeNote(e.Type())})
 			continue
 		}
-		fi, err := e.Info()
+		fi, err := v.root.Lstat(rel)
 		if err != nil {
 			continue // committed or cleaned meanwhile
 		}
@@ -287,7 +352,9 @@ func (v *verifier) hashWorker(jobs <-chan hashJob) {
 			continue // removed since the walk (pruned): not a finding
 		}
 		if err != nil {
-			v.add(Finding{Kind: Unreadable, Path: job.rel, Size: size, Detail: err.Error()})
+			f := dirProblem(job.rel, err)
+			f.Size = size
+			v.add(f)
 			continue
 		}
 		var got ID
@@ -302,17 +369,26 @@ func (v *verifier) hashWorker(jobs <-chan hashJob) {
 	}
 }
 
-// hashFile streams one file through h with the worker's buffer. (mmap(2) was
-// measured too: page faults cost as much CPU as the copy read(2) makes.)
+// openObject opens a file the walk listed; a seam so that tests can swap the
+// file between the walk and the open.
+var openObject = (*safefs.Root).Open
+
+// hashFile streams one file through h with the worker's buffer, reading no
+// more than the size the file had when opened. (mmap(2) was measured too:
+// page faults cost as much CPU as the copy read(2) makes.)
 func (v *verifier) hashFile(rel string, h *blake3.Hasher, buf []byte) (int64, error) {
-	f, err := os.Open(filepath.Join(v.objects, filepath.FromSlash(rel)))
+	f, err := openObject(v.root, rel)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	r, _, err := safefs.SizedReader(f)
+	if err != nil {
+		return 0, err
+	}
 	var size int64
 	for {
-		n, err := f.Read(buf)
+		n, err := r.Read(buf)
 		h.Write(buf[:n])
 		size += int64(n)
 		v.bytesDone.Add(int64(n))
@@ -387,9 +463,12 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// entrySize is the size of a stray entry, or 0 when it cannot be had.
-func entrySize(e os.DirEntry) int64 {
-	fi, err := e.Info()
+// entrySize is the size of a stray regular file, or 0.
+func (v *verifier) entrySize(rel string, e os.DirEntry) int64 {
+	if !e.Type().IsRegular() {
+		return 0
+	}
+	fi, err := v.root.Lstat(rel)
 	if err != nil || !fi.Mode().IsRegular() {
 		return 0
 	}

@@ -3,12 +3,17 @@ package cas
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 // storeWith opens a store holding n distinct objects and returns their results.
@@ -113,6 +118,46 @@ func TestVerifyFindsDamage(t *testing.T) {
 			os.Symlink("/etc/passwd", filepath.Join(root, rel))
 			return rel
 		}, Stray, "not a regular file"},
+		{"linked objects/blake3", func(t *testing.T, root string, obj PutResult) string {
+			linkOut(t, root, "objects/blake3")
+			return "objects/blake3"
+		}, Stray, "symbolic link"},
+		{"linked objects", func(t *testing.T, root string, obj PutResult) string {
+			linkOut(t, root, "objects")
+			return "objects"
+		}, Stray, "symbolic link"},
+		{"linked shard directory", func(t *testing.T, root string, obj PutResult) string {
+			rel := "objects/blake3/" + obj.ID.String()[:2]
+			linkOut(t, root, rel)
+			return rel
+		}, Stray, "symbolic link"},
+		{"linked temp directory", func(t *testing.T, root string, obj PutResult) string {
+			linkOut(t, root, TempDir)
+			return TempDir
+		}, Stray, "symbolic link"},
+		{"linked layout.json", func(t *testing.T, root string, obj PutResult) string {
+			p := filepath.Join(root, LayoutFile)
+			copy := filepath.Join(t.TempDir(), LayoutFile)
+			os.Rename(p, copy)
+			os.Symlink(copy, p)
+			return LayoutFile
+		}, Stray, "symbolic link"},
+		{"FIFO in a shard", func(t *testing.T, root string, obj PutResult) string {
+			h := obj.ID.String()
+			rel := "objects/blake3/" + h[:2] + "/" + strings.Repeat("1", 62) + h[:2] + ".bin"
+			if err := unix.Mkfifo(filepath.Join(root, rel), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return rel
+		}, Stray, "named pipe"},
+		{"socket in the root", func(t *testing.T, root string, obj PutResult) string {
+			l, err := net.Listen("unix", filepath.Join(root, "sock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			return "sock"
+		}, Stray, "socket"},
 		{"temp file", func(t *testing.T, root string, obj PutResult) string {
 			rel := TempDir + "/" + TempPrefix + "leftover"
 			p := filepath.Join(root, rel)
@@ -159,7 +204,7 @@ func TestVerifyReportIsSorted(t *testing.T) {
 	t.Parallel()
 	s, results := storeWith(t, 1)
 	for _, name := range []string{"ff/zz", "00/zz", "7a/zz", "00/aa"} {
-		p := filepath.Join(s.objects, filepath.FromSlash(name))
+		p := filepath.Join(s.Root(), objectsDir, filepath.FromSlash(name))
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, nil, 0o644)
 	}
@@ -198,5 +243,73 @@ func TestVerifyCancelled(t *testing.T) {
 	cancel()
 	if _, err := s.Verify(ctx, VerifyOptions{}); err == nil {
 		t.Error("Verify with a cancelled context succeeded")
+	}
+}
+
+// TestVerifySwappedFiles swaps an object for something else between the walk
+// and the open. Verify must neither block (a FIFO opened without O_NONBLOCK
+// waits for a writer forever) nor read without end (/dev/zero), and must
+// report it. (Reads bounded by the size at open: internal/safefs tests.)
+func TestVerifySwappedFiles(t *testing.T) {
+	tests := []struct {
+		name   string
+		swap   func(t *testing.T, path string)
+		kind   FindingKind
+		detail string
+	}{
+		{"FIFO", func(t *testing.T, p string) {
+			os.Remove(p)
+			if err := unix.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, Stray, "named pipe"},
+		{"link to /dev/zero", func(t *testing.T, p string) {
+			os.Remove(p)
+			if err := os.Symlink("/dev/zero", p); err != nil {
+				t.Fatal(err)
+			}
+		}, Stray, "symbolic link"},
+	}
+	saved := openObject
+	t.Cleanup(func() { openObject = saved })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, results := storeWith(t, 3)
+			victim := results[1].Path
+			openObject = func(r *safefs.Root, rel string) (*os.File, error) {
+				if rel != victim {
+					return saved(r, rel)
+				}
+				tt.swap(t, r.Join(rel))
+				return saved(r, rel)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			type result struct {
+				report VerifyReport
+				err    error
+			}
+			done := make(chan result, 1)
+			go func() {
+				report, err := s.Verify(ctx, VerifyOptions{Workers: 2})
+				done <- result{report, err}
+			}()
+			var res result
+			select {
+			case res = <-done:
+			case <-ctx.Done():
+				t.Fatal("Verify did not finish: blocked on the swapped file")
+			}
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if len(res.report.Findings) != 1 || res.report.Clean() {
+				t.Fatalf("findings = %+v, want exactly one", res.report.Findings)
+			}
+			f := res.report.Findings[0]
+			if f.Kind != tt.kind || f.Path != victim || !strings.Contains(f.Detail, tt.detail) {
+				t.Errorf("finding = %+v, want %s at %s (%q)", f, tt.kind, victim, tt.detail)
+			}
+		})
 	}
 }

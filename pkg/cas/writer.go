@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"sync"
 	"sync/atomic"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 // linkOnly is set once renameat2(RENAME_NOREPLACE) turned out to be unsupported.
@@ -26,7 +28,7 @@ type ObjectWriter struct {
 	ctx   context.Context
 	store *Local
 	f     *os.File // nil once closed
-	tmp   string
+	tmp   string   // relative to the root
 	h     *blake3.Hasher
 	size  int64
 	err   error // first write error; Commit refuses to publish after one
@@ -40,9 +42,9 @@ func (l *Local) Create(ctx context.Context) (Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cas: create: %w", err)
 	}
-	f, tmp, err := createTemp(l.tmp)
+	f, tmp, err := l.root.CreateTemp(TempDir, TempPrefix, 0o444)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cas: %w", err)
 	}
 	return &ObjectWriter{ctx: ctx, store: l, f: f, tmp: tmp, h: blake3.New()}, nil
 }
@@ -95,7 +97,7 @@ func (w *ObjectWriter) discard() error {
 		err = w.f.Close()
 		w.f = nil
 	}
-	if rerr := os.Remove(w.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+	if rerr := w.store.root.Remove(w.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = errors.Join(err, fmt.Errorf("cas: remove temp: %w", rerr))
 	}
 	return err
@@ -130,10 +132,10 @@ func (w *ObjectWriter) Commit() (res PutResult, err error) {
 	var id ID
 	w.h.Sum(id[:0])
 	res = PutResult{ID: id, Size: w.size, Path: ObjectPath(id)}
-	final := w.store.objectFile(id)
+	final := res.Path
 	shard := &w.store.shards[id[0]]
 
-	existing, err := existingObject(final, w.size)
+	existing, err := existingObject(w.store.root, final, w.size)
 	if err != nil {
 		return res, err
 	}
@@ -164,7 +166,7 @@ func (w *ObjectWriter) Commit() (res PutResult, err error) {
 	if hit {
 		return res, w.dedupHit(shard)
 	}
-	os.Remove(w.tmp) // still there only after the link(2) fallback; a leftover is stale temp
+	w.store.root.Remove(w.tmp) // still there only after the link(2) fallback; a leftover is stale temp
 	if err := shard.sync(); err != nil {
 		return res, err
 	}
@@ -173,8 +175,11 @@ func (w *ObjectWriter) Commit() (res PutResult, err error) {
 }
 
 // publish names the closed temp file final, given what exists there. It reports a
-// dedup hit when a concurrent writer published the same object first.
+// dedup hit when a concurrent writer published the same object first. The shard
+// directory is opened without following links: a shard (or objects/) that is a
+// symbolic link is refused with an error naming it, never written through.
 func (w *ObjectWriter) publish(final string, existing objectState) (hit bool, err error) {
+	root := w.store.root
 	madeShard := false
 	for range 4 {
 		switch existing {
@@ -183,17 +188,17 @@ func (w *ObjectWriter) publish(final string, existing objectState) (hit bool, er
 		case otherSize:
 			// Replacing a damaged object is the one overwrite the store does:
 			// the new bytes are complete, fsynced and hash to the name.
-			return false, os.Rename(w.tmp, final)
+			return false, root.Rename(w.tmp, final, 0)
 		}
-		err = publishNoReplace(w.tmp, final)
+		err = publishNoReplace(root, w.tmp, final)
 		if errors.Is(err, fs.ErrNotExist) && !madeShard {
 			// The first object of this shard: create its directory durably.
-			// The parent is fsynced even if a concurrent writer won the mkdir,
-			// because that writer's fsync may not have finished yet.
-			if err := os.Mkdir(filepath.Dir(final), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			// objects/blake3 is fsynced even if a concurrent writer won the
+			// mkdir, because that writer's fsync may not have finished yet.
+			if err := root.MkdirAll(path.Dir(final), 0o755); err != nil {
 				return false, fmt.Errorf("create shard directory: %w", err)
 			}
-			if err := syncDir(w.store.objects); err != nil {
+			if err := syncDir(root, objectsDir); err != nil {
 				return false, err
 			}
 			madeShard = true
@@ -202,7 +207,7 @@ func (w *ObjectWriter) publish(final string, existing objectState) (hit bool, er
 		if !errors.Is(err, fs.ErrExist) {
 			return false, err
 		}
-		if existing, err = existingObject(final, w.size); err != nil {
+		if existing, err = existingObject(root, final, w.size); err != nil {
 			return false, err
 		}
 	}
@@ -224,15 +229,15 @@ const (
 	otherSize
 )
 
-func existingObject(path string, size int64) (objectState, error) {
-	fi, err := os.Lstat(path)
+func existingObject(r *safefs.Root, rel string, size int64) (objectState, error) {
+	fi, err := r.Lstat(rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return absent, nil
 	case err != nil:
 		return absent, fmt.Errorf("cas: stat existing object: %w", err)
 	case !fi.Mode().IsRegular():
-		return absent, fmt.Errorf("cas: %s exists and is not a regular file (%s)", path, fi.Mode().Type())
+		return absent, fmt.Errorf("cas: %s exists and is not a regular file (%s)", r.Join(rel), safefs.TypeName(fi.Mode()))
 	case fi.Size() == size:
 		return sameSize, nil
 	default:
@@ -246,7 +251,8 @@ func existingObject(path string, size int64) (objectState, error) {
 // runs at a time, so N concurrent commits into a shard cost about two fsyncs,
 // not N.
 type dirSyncer struct {
-	dir     string
+	root    *safefs.Root
+	dir     string // relative to root
 	mu      sync.Mutex
 	next    *syncBatch // callers waiting for an fsync not yet started
 	running bool       // a goroutine is serving batches
@@ -281,7 +287,7 @@ func (d *dirSyncer) serve() {
 		b := d.next
 		d.next = nil
 		d.mu.Unlock()
-		b.err = syncDir(d.dir)
+		b.err = syncDir(d.root, d.dir)
 		close(b.done)
 		d.mu.Lock()
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/archive"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/discover"
@@ -131,7 +132,7 @@ func runArchiveAuto(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.String("status-dir"), 0o750); err != nil {
+	if err := safefs.MkdirAll(c.String("status-dir"), 0o750); err != nil {
 		return configErrorf("--status-dir: %w", err)
 	}
 	ready := false
@@ -198,7 +199,7 @@ func superviseConfig(c *cli.Context, log *slog.Logger) (supervise.Config, error)
 func archiveRunner(c *cli.Context, log *slog.Logger) (supervise.Runner, error) {
 	switch c.String("mode") {
 	case systemd.ModeSystemd:
-		if err := os.MkdirAll(c.String("env-dir"), 0o750); err != nil {
+		if err := safefs.MkdirAll(c.String("env-dir"), 0o750); err != nil {
 			return nil, configErrorf("--env-dir: %w", err)
 		}
 		return &supervise.Systemd{Ctl: systemd.Systemctl{Path: c.String("systemctl")},
@@ -230,7 +231,7 @@ func inProcessWork(c *cli.Context, log *slog.Logger) (supervise.WorkFunc, error)
 	if err != nil {
 		return nil, withExit(ExitIOErr, err)
 	}
-	if err := os.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
+	if err := safefs.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
 		return nil, configErrorf("--manifest-dir: %w", err)
 	}
 	base.Store, base.ManifestDir = store, c.String("manifest-dir")

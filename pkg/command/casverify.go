@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/manifest"
 )
@@ -29,7 +30,8 @@ func CASVerify() *cli.Command {
 		Description: "Prints one finding per line on stdout (kind, path, details) and a summary on stderr;\n" +
 			"with --json, one JSON report on stdout instead. Exits 1 if any object is corrupt or\n" +
 			"unreadable or any stray file is found; temp files of live or crashed writers are listed\n" +
-			"but are not an error. Only reads: works on read-only snapshots.",
+			"but are not an error. Symbolic links and special files below --root are stray: never\n" +
+			"followed or read. Only reads: works on read-only snapshots.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Usage: "CAS root directory, the one holding objects/blake3 (must be given)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
@@ -84,7 +86,7 @@ func runCASVerify(c *cli.Context) error {
 	if dir := c.String("manifest-dir"); dir != "" {
 		rep, err := crossCheck(c, dir, seen)
 		if err != nil {
-			return withExit(ExitIOErr, err)
+			return withExit(treeExit(err), err)
 		}
 		manifests = &rep
 	}
@@ -143,6 +145,16 @@ func crossCheck(c *cli.Context, dir string, seen []cas.ID) (manifest.CheckReport
 		return nil
 	}}
 	return manifest.Check(c.Context, dir, store, opts)
+}
+
+// treeExit is the exit code for a tree that cannot be opened: 1 when it is
+// because of a symbolic link or special file where the layout has a directory
+// or file (a problem in the tree, as verify reports it), 74 otherwise.
+func treeExit(err error) int {
+	if safefs.IsWrongKind(err) {
+		return ExitFailure
+	}
+	return ExitIOErr
 }
 
 // findingLine formats a finding as tab-separated fields: kind, path, details.

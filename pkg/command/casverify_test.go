@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/every-channel/ec-node/pkg/cas"
 )
 
@@ -87,4 +89,68 @@ func TestCASVerifyUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCASVerifyReportsLinksAndSpecialFiles: nothing below --root is followed
+// or read that the layout does not allow; each is a stray finding, exit 1.
+func TestCASVerifyReportsLinksAndSpecialFiles(t *testing.T) {
+	tests := []struct {
+		name  string
+		plant func(t *testing.T, root string, obj cas.PutResult) (rel string)
+	}{
+		{"linked objects/blake3", func(t *testing.T, root string, obj cas.PutResult) string {
+			return moveOut(t, root, "objects/blake3")
+		}},
+		{"linked objects", func(t *testing.T, root string, obj cas.PutResult) string {
+			return moveOut(t, root, "objects")
+		}},
+		{"linked shard", func(t *testing.T, root string, obj cas.PutResult) string {
+			return moveOut(t, root, "objects/blake3/"+obj.ID.String()[:2])
+		}},
+		{"FIFO object", func(t *testing.T, root string, obj cas.PutResult) string {
+			p := filepath.Join(root, obj.Path)
+			os.Remove(p)
+			if err := unix.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return obj.Path
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			store, err := cas.OpenLocal(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj, err := store.Put(context.Background(), strings.NewReader("object"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel := tt.plant(t, root, obj)
+			stdout, stderr, code := runVerify(t, "--root", root, "--progress", "never")
+			if code != ExitFailure || !strings.HasPrefix(stdout, "stray\t"+rel+"\t") || strings.Count(stdout, "\n") != 1 {
+				t.Errorf("code %d, stdout %q, stderr %q; want exit 1 and one stray finding for %s", code, stdout, stderr, rel)
+			}
+			mdir := t.TempDir()
+			_, stderr, code = runVerify(t, "--root", root, "--progress", "never", "--manifest-dir", mdir)
+			if code != ExitFailure {
+				t.Errorf("with --manifest-dir: code %d (%s), want 1", code, stderr)
+			}
+		})
+	}
+}
+
+// moveOut moves root/rel out of the root and puts a symbolic link to it in its
+// place; it returns rel.
+func moveOut(t *testing.T, root, rel string) string {
+	t.Helper()
+	outside := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(filepath.Join(root, rel), outside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, rel)); err != nil {
+		t.Fatal(err)
+	}
+	return rel
 }

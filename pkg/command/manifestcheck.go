@@ -21,7 +21,9 @@ func ManifestCheck() *cli.Command {
 parse, torn last lines, entries filed under the wrong names, duplicate entries, and
 group entries whose object is missing from --root or has another size. --rehash also
 re-hashes each referenced object. --unreferenced lists objects no manifest names
-(not an inconsistency: cas-put may have stored them before a crash).
+(not an inconsistency: cas-put may have stored them before a crash). Symbolic links
+and special files below --manifest-dir are problems: never followed or read.
+--manifest-dir itself may be a link; it is resolved once.
 
 EXIT STATUS
    0   consistent
@@ -53,7 +55,7 @@ func runManifestCheck(c *cli.Context) error {
 	}
 	store, err := cas.OpenLocal(root)
 	if err != nil {
-		return withExit(ExitIOErr, err)
+		return withExit(treeExit(err), err)
 	}
 	opts := manifest.CheckOptions{Rehash: c.Bool("rehash"), Workers: c.Int("workers")}
 	if c.Bool("unreferenced") {

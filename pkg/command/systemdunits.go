@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/systemd"
 )
 
@@ -89,7 +90,7 @@ func runSystemdUnits(c *cli.Context) error {
 		return withExit(ExitConfig, err)
 	}
 	if dir := c.String("write"); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := safefs.MkdirAll(dir, 0o755); err != nil {
 			return withExit(ExitIOErr, err)
 		}
 		if err := systemd.WriteFiles(dir, files); err != nil {

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/archive"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/sdnotify"
@@ -78,11 +78,11 @@ func runWTArchive(c *cli.Context) error {
 	} else if n > 0 {
 		log.Info("removed stale temp files", "count", n)
 	}
-	if err := os.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
+	if err := safefs.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
 		return configErrorf("--manifest-dir: %w", err)
 	}
 	if sf := c.String("status-file"); sf != "" {
-		if err := os.MkdirAll(filepath.Dir(sf), 0o755); err != nil {
+		if err := safefs.MkdirAll(filepath.Dir(sf), 0o755); err != nil {
 			return configErrorf("--status-file: %w", err)
 		}
 	}

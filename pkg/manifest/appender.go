@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"syscall"
 
+	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -45,9 +47,16 @@ type AppendResult struct {
 // Appender appends entries to the manifest file of one (broadcast, track). It is
 // safe for concurrent use, and several Appenders (in any processes) may share a
 // file: each Append holds an exclusive flock on it, so lines never interleave.
+//
+// The manifest directory is a trust boundary: the file is opened below it
+// without following symbolic links, and a link or special file where the
+// manifest file belongs is an error naming it, so neither the torn-tail repair
+// nor an append ever touches a file outside the directory.
 type Appender struct {
 	mu        sync.Mutex
+	root      *safefs.Root
 	f         *os.File
+	rel       string // the file, relative to root
 	path      string
 	broadcast string
 	track     string
@@ -61,18 +70,41 @@ type Appender struct {
 // track) under dir, repairs a torn tail and seeds the dedup window. The returned
 // Repair is nil when nothing was cut.
 func OpenAppender(dir, broadcast, track string, log *slog.Logger) (*Appender, *Repair, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	path, err := FilePath(dir, broadcast, track)
-	if err != nil {
-		return nil, nil, fmt.Errorf("manifest: %w", err)
-	}
-	f, err := openFile(path)
+	root, err := openRoot(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &Appender{f: f, path: path, broadcast: broadcast, track: track, log: log, end: -1}
+	return openAppender(root, dir, broadcast, track, log)
+}
+
+// openRoot creates the manifest directory durably if needed and opens it as
+// the trust boundary. A directory given as a symbolic link is resolved once.
+func openRoot(dir string) (*safefs.Root, error) {
+	if err := safefs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	root, err := safefs.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	return root, nil
+}
+
+// openAppender is OpenAppender below an open root; dir is the root's name as
+// the caller gave it.
+func openAppender(root *safefs.Root, dir, broadcast, track string, log *slog.Logger) (*Appender, *Repair, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rel, err := FilePath("", broadcast, track)
+	if err != nil {
+		return nil, nil, fmt.Errorf("manifest: %w", err)
+	}
+	f, err := openFile(root, rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := &Appender{root: root, f: f, rel: rel, path: filepath.Join(dir, rel), broadcast: broadcast, track: track, log: log, end: -1}
 	var repair *Repair
 	err = a.locked(func(size int64) error {
 		repair, err = a.rescan(size)
@@ -85,26 +117,43 @@ func OpenAppender(dir, broadcast, track string, log *slog.Logger) (*Appender, *R
 	return a, repair, nil
 }
 
-// openFile opens (creating as needed, with its directories) a manifest file for
-// appending.
-func openFile(path string) (*os.File, error) {
-	if err := mkdirAllDurable(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
+// openFile opens (creating as needed, with its directory) the regular file rel
+// below root for appending.
+func openFile(root *safefs.Root, rel string) (*os.File, error) {
+	err := root.MkdirAll(path.Dir(rel), 0o755)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The manifest directory itself was removed (by an operator, a
+		// disk-full cleanup): recreate it rather than lose the lines.
+		if err = safefs.MkdirAll(root.Path(), 0o755); err == nil {
+			err = root.MkdirAll(path.Dir(rel), 0o755)
+		}
 	}
-	_, statErr := os.Lstat(path)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		// Make the new file's directory entry durable before any line in it is
-		// reported durable.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
+	for {
+		f, err := root.OpenFile(rel, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			// Make the new file's directory entry durable before any line in
+			// it is reported durable.
+			if err := root.SyncDir(path.Dir(rel)); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("manifest: %w", err)
+			}
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("manifest: %w", err)
 		}
+		f, err = root.OpenFile(rel, os.O_RDWR|os.O_APPEND, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed between the two opens
+		}
+		if err != nil {
+			return nil, fmt.Errorf("manifest: %w", err)
+		}
+		return f, nil
 	}
-	return f, nil
 }
 
 // reopenIfGone reopens the file when its path no longer names the open file
@@ -119,14 +168,14 @@ func (a *Appender) reopenIfGone() error {
 	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	cur, err := os.Stat(a.path)
+	cur, err := a.root.Lstat(a.rel)
 	if err == nil && os.SameFile(open, cur) {
 		return nil
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	f, err := openFile(a.path)
+	f, err := openFile(a.root, a.rel)
 	if err != nil {
 		return err
 	}
@@ -430,52 +479,23 @@ func (w *dedupWindow) add(k dedupKey) {
 	w.count[k]++
 }
 
-// mkdirAllDurable creates dir and any missing parents, fsyncing each parent in
-// which it created an entry.
-func mkdirAllDurable(dir string) error {
-	if fi, err := os.Stat(dir); err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("%s: not a directory", dir)
-		}
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirAllDurable(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
 // LastGroup reads the highest group sequence accounted for (archived, or in a
 // gap) by the last resumeWindow complete entries of the manifest file of
 // (broadcast, track) under dir, without locking or repairing it. ok is false
 // when the file does not exist or holds no entry of that broadcast and track.
 func LastGroup(dir, broadcast, track string) (seq uint64, ok bool, err error) {
-	path, err := FilePath(dir, broadcast, track)
+	rel, err := FilePath("", broadcast, track)
 	if err != nil {
 		return 0, false, fmt.Errorf("manifest: %w", err)
 	}
-	f, err := os.Open(path)
+	root, err := safefs.OpenRoot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("manifest: %w", err)
+	}
+	f, err := root.Open(rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -489,7 +509,7 @@ func LastGroup(dir, broadcast, track string) (seq uint64, ok bool, err error) {
 	}
 	_, data, err := readTail(f, fi.Size())
 	if err != nil {
-		return 0, false, fmt.Errorf("manifest: read %s: %w", path, err)
+		return 0, false, fmt.Errorf("manifest: read %s: %w", f.Name(), err)
 	}
 	var ring seqRing
 	for _, e := range scanTail(data).entries {

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/record"
 	"github.com/zeebo/blake3"
@@ -82,9 +82,18 @@ func (r *CheckReport) Clean() bool { return r.ProblemCount == 0 }
 // Check reads every manifest file under manifestDir and checks each line, and
 // each group entry's object in store. It only reads. An error means the check
 // itself could not run; inconsistencies are reported as Problems.
+//
+// manifestDir is resolved once (it may be a symbolic link); below it no link
+// is followed and no special file is read: each is a stray-file problem. A
+// file is read up to the size it had when opened, so Check ends whatever is
+// appended or swapped in meanwhile.
 func Check(ctx context.Context, manifestDir string, store cas.Store, opts CheckOptions) (CheckReport, error) {
+	root, err := safefs.OpenRoot(manifestDir)
+	if err != nil {
+		return CheckReport{ManifestDir: manifestDir}, fmt.Errorf("manifest: check: %w", err)
+	}
 	c := &checker{
-		ctx: ctx, dir: manifestDir, store: store, opts: opts,
+		ctx: ctx, dir: manifestDir, root: root, store: store, opts: opts,
 		report: CheckReport{ManifestDir: manifestDir},
 		jobs:   make(chan objectJob, 64),
 	}
@@ -107,7 +116,7 @@ func Check(ctx context.Context, manifestDir string, store cas.Store, opts CheckO
 			}
 		}()
 	}
-	err := filepath.WalkDir(manifestDir, c.visit)
+	err = c.walk()
 	close(c.jobs)
 	wg.Wait()
 	if err == nil && opts.ListObjects != nil {
@@ -132,7 +141,8 @@ func Check(ctx context.Context, manifestDir string, store cas.Store, opts CheckO
 
 type checker struct {
 	ctx        context.Context
-	dir        string
+	dir        string // as given to Check
+	root       *safefs.Root
 	store      cas.Store
 	opts       CheckOptions
 	jobs       chan objectJob
@@ -158,39 +168,62 @@ func (c *checker) problem(kind, file string, line int, format string, args ...an
 	}
 }
 
-func (c *checker) visit(path string, d fs.DirEntry, err error) error {
+// walk checks the two levels of the tree: broadcast directories holding
+// manifest files. Anything else is a stray file.
+func (c *checker) walk() error {
+	broadcasts, err := c.root.ReadDir(".")
 	if err != nil {
 		return err
 	}
-	if err := c.ctx.Err(); err != nil {
-		return err
+	for _, b := range broadcasts {
+		if !b.IsDir() {
+			c.problem(ProblemStrayFile, b.Name(), 0, "not a manifest file (%s)", safefs.TypeName(b.Type()))
+			continue
+		}
+		files, err := c.root.ReadDir(b.Name())
+		if safefs.IsWrongKind(err) {
+			c.problem(ProblemStrayFile, b.Name(), 0, "%v", err) // swapped in since listed
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if err := c.ctx.Err(); err != nil {
+				return err
+			}
+			rel := b.Name() + "/" + f.Name()
+			switch {
+			case f.IsDir():
+				c.problem(ProblemStrayFile, rel, 0, "unexpected directory")
+			case !f.Type().IsRegular() || !strings.HasSuffix(f.Name(), FileExt):
+				c.problem(ProblemStrayFile, rel, 0, "not a manifest file (%s)", safefs.TypeName(f.Type()))
+			default:
+				if err := c.checkFile(rel); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	rel, err := filepath.Rel(c.dir, path)
-	if err != nil {
-		return err
-	}
-	depth := strings.Count(filepath.ToSlash(rel), "/") + 1
-	switch {
-	case rel == ".":
-		return nil
-	case d.IsDir() && depth == 1:
-		return nil
-	case d.IsDir():
-		c.problem(ProblemStrayFile, rel, 0, "unexpected directory")
-		return fs.SkipDir
-	case depth != 2 || !d.Type().IsRegular() || !strings.HasSuffix(d.Name(), FileExt):
-		c.problem(ProblemStrayFile, rel, 0, "not a manifest file (%s)", d.Type())
-		return nil
-	}
-	return c.checkFile(path, rel)
+	return nil
 }
 
-func (c *checker) checkFile(path, rel string) error {
-	f, err := os.Open(path)
-	if err != nil {
+func (c *checker) checkFile(rel string) error {
+	f, err := c.root.Open(rel)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // removed since listed
+	case safefs.IsWrongKind(err):
+		c.problem(ProblemStrayFile, rel, 0, "%v", err) // swapped in since listed
+		return nil
+	case err != nil:
 		return err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	c.report.Files++
 	type groupKey struct {
 		group uint64
@@ -199,7 +232,8 @@ func (c *checker) checkFile(path, rel string) error {
 	seenGroups := make(map[groupKey]int) // line of first occurrence
 	seenGaps := make(map[dedupKey]int)
 	var namesChecked fileKey
-	dec := NewDecoder(f)
+	// Lines appended after the open are left to the next check.
+	dec := NewDecoder(io.LimitReader(f, fi.Size()))
 	for {
 		e, err := dec.Next()
 		if err == io.EOF {
@@ -221,8 +255,8 @@ func (c *checker) checkFile(path, rel string) error {
 			return err
 		}
 		if k := (fileKey{e.Broadcast, e.Track}); k != namesChecked {
-			if want, _ := FilePath(c.dir, e.Broadcast, e.Track); want != path {
-				c.problem(ProblemWrongFile, rel, line, "entry for broadcast %q track %q belongs in %s", e.Broadcast, e.Track, want)
+			if want, _ := FilePath("", e.Broadcast, e.Track); want != rel {
+				c.problem(ProblemWrongFile, rel, line, "entry for broadcast %q track %q belongs in %s", e.Broadcast, e.Track, filepath.Join(c.dir, want))
 				continue
 			}
 			namesChecked = k

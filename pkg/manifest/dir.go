@@ -3,9 +3,10 @@ package manifest
 import (
 	"container/list"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 // DefaultMaxOpen bounds the appenders a Dir keeps open: enough for a few hundred
@@ -16,7 +17,8 @@ const DefaultMaxOpen = 1024
 // of them open and closing the least recently used idle one beyond that. It is
 // safe for concurrent use.
 type Dir struct {
-	root    string
+	dir     string // as given to OpenDir
+	root    *safefs.Root
 	maxOpen int
 	log     *slog.Logger
 
@@ -33,8 +35,9 @@ type dirSlot struct {
 	users int // goroutines inside Append; a busy slot is never evicted
 }
 
-// OpenDir returns a Dir for root, creating root if needed. maxOpen <= 0 means
-// DefaultMaxOpen.
+// OpenDir returns a Dir for root, creating root (durably) if needed. A root
+// given as a symbolic link is resolved once; below it no link is followed.
+// maxOpen <= 0 means DefaultMaxOpen.
 func OpenDir(root string, maxOpen int, log *slog.Logger) (*Dir, error) {
 	if maxOpen <= 0 {
 		maxOpen = DefaultMaxOpen
@@ -42,10 +45,11 @@ func OpenDir(root string, maxOpen int, log *slog.Logger) (*Dir, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := mkdirAllDurable(root); err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
+	r, err := openRoot(root)
+	if err != nil {
+		return nil, err
 	}
-	return &Dir{root: root, maxOpen: maxOpen, log: log, open: make(map[fileKey]*list.Element), lru: list.New()}, nil
+	return &Dir{dir: root, root: r, maxOpen: maxOpen, log: log, open: make(map[fileKey]*list.Element), lru: list.New()}, nil
 }
 
 // Append appends entries, all of (broadcast, track), as Appender.Append does.
@@ -93,7 +97,7 @@ func (d *Dir) acquire(broadcast, track string) (*dirSlot, error) {
 		s.users++
 		return s, nil
 	}
-	a, _, err := OpenAppender(d.root, broadcast, track, d.log)
+	a, _, err := openAppender(d.root, d.dir, broadcast, track, d.log)
 	if err != nil {
 		return nil, err
 	}

@@ -36,3 +36,27 @@ func TestAppendAfterRootRemoved(t *testing.T) {
 		})
 	}
 }
+
+// TestDirAppendAfterRootRemoved: a file first opened after the manifest root
+// was removed under a Dir lands in the recreated root.
+func TestDirAppendAfterRootRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "manifests")
+	d, err := OpenDir(dir, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Append(testBroadcast, testTrack, groupEntry(1, "a")); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(dir)
+	other := gapEntry(3, 4)
+	other.Track = "audio"
+	if _, err := d.Append(testBroadcast, "audio", other); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := FilePath(dir, testBroadcast, "audio")
+	if got := readEntries(t, path); len(got) != 1 || got[0].First != 3 {
+		t.Fatalf("recreated file holds %+v, want the gap", got)
+	}
+}

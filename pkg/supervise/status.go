@@ -1,10 +1,8 @@
 package supervise
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,9 +11,6 @@ import (
 
 	"github.com/every-channel/ec-node/pkg/archive"
 )
-
-// maxStatusFile bounds one status file; real ones are under 2 KiB.
-const maxStatusFile = 64 << 10
 
 // Report is one worker's status as archive-status shows it.
 type Report struct {
@@ -44,11 +39,13 @@ func ReadStatusDir(dir string, now time.Time, staleAfter time.Duration) ([]Repor
 			continue
 		}
 		r := Report{Instance: strings.TrimSuffix(name, ".json")}
-		if err := readStatus(filepath.Join(dir, name), &r.Status); err != nil {
+		st, err := archive.ReadStatus(filepath.Join(dir, name))
+		if err != nil {
 			r.Err, r.Stale = err.Error(), true
 			reports = append(reports, r)
 			continue
 		}
+		r.Status = st
 		last := r.LastGroupUnixMs
 		if last == 0 {
 			last = r.StartedUnixMs
@@ -60,25 +57,6 @@ func ReadStatusDir(dir string, now time.Time, staleAfter time.Duration) ([]Repor
 	}
 	sort.Slice(reports, func(i, j int) bool { return reports[i].Instance < reports[j].Instance })
 	return reports, nil
-}
-
-func readStatus(path string, st *archive.Status) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxStatusFile+1))
-	if err != nil {
-		return err
-	}
-	if len(data) > maxStatusFile {
-		return fmt.Errorf("%s: larger than %d bytes", path, maxStatusFile)
-	}
-	if err := json.Unmarshal(data, st); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // removeStatus deletes the status file of a worker that was stopped for good.

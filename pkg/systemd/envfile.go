@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 // Variables of an instance's environment file. ec-archive@.service does not
@@ -39,10 +41,10 @@ type InstanceEnv struct {
 // names never contain "/" and never start with ".", so the path stays in dir.
 func EnvFilePath(dir, instance string) string { return filepath.Join(dir, instance+".env") }
 
-// WriteEnvFile writes env atomically (temp file, fsync, rename) as
+// WriteEnvFile writes env atomically (temp file, fsync, rename, fsync dir) as
 // EnvFilePath(dir, instance), readable by the owner and group only because the
 // relay URL may carry a token.
-func WriteEnvFile(dir, instance string, env InstanceEnv) (err error) {
+func WriteEnvFile(dir, instance string, env InstanceEnv) error {
 	var b strings.Builder
 	b.WriteString("# Written by ec-node archive-auto for " + UnitName(instance) + "; rewritten on every start.\n")
 	for _, kv := range [][2]string{{EnvKey, env.Key}, {EnvRelayURL, env.RelayURL}, {EnvBroadcast, env.Broadcast}, {EnvStatusFile, env.StatusFile}} {
@@ -51,29 +53,7 @@ func WriteEnvFile(dir, instance string, env InstanceEnv) (err error) {
 		}
 		b.WriteString(kv[0] + "=" + quoteEnvValue(kv[1]) + "\n")
 	}
-	f, err := os.CreateTemp(dir, ".tmp-env-")
-	if err != nil {
-		return fmt.Errorf("environment file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(0o640); err != nil {
-		return fmt.Errorf("environment file: %w", err)
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		return fmt.Errorf("environment file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("environment file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("environment file: %w", err)
-	}
-	if err := os.Rename(f.Name(), EnvFilePath(dir, instance)); err != nil {
+	if err := safefs.WriteFileAtomic(EnvFilePath(dir, instance), []byte(b.String()), 0o640); err != nil {
 		return fmt.Errorf("environment file: %w", err)
 	}
 	return nil

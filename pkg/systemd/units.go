@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/template"
+
+	"github.com/every-channel/ec-node/internal/safefs"
 )
 
 // Runtime paths shared by the supervisor and its worker instances. The
@@ -98,14 +99,10 @@ func Render(u Units) ([]File, error) {
 	return files, nil
 }
 
-// WriteFiles writes files into dir (mode 0644), replacing existing ones.
+// WriteFiles writes files into dir (mode 0644), each replaced atomically.
 func WriteFiles(dir string, files []File) error {
 	for _, f := range files {
-		tmp := filepath.Join(dir, ".tmp-"+f.Name)
-		if err := os.WriteFile(tmp, []byte(f.Text), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", f.Name, err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, f.Name)); err != nil {
+		if err := safefs.WriteFileAtomic(filepath.Join(dir, f.Name), []byte(f.Text), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", f.Name, err)
 		}
 	}
