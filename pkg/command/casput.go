@@ -41,7 +41,8 @@ EXIT STATUS
    1   some FILE could not be stored (the others were)
    2   bad flags or arguments
    65  malformed or oversized record: nothing was stored for it; records before it were
-   74  the store could not be written or the output not written`,
+   74  the store could not be written or the output not written
+   78  --root missing`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Required: true, Usage: "CAS root directory", EnvVars: []string{"EC_CAS_ROOT"}},
 			&cli.BoolFlag{Name: "records", Usage: "read a record stream from standard input and print manifest entries"},

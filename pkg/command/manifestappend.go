@@ -30,7 +30,8 @@ EXIT STATUS
    0   every line appended (or already present)
    2   bad flags or arguments
    65  a malformed line (its number is given); the lines before it were appended
-   74  a manifest file could not be written`,
+   74  a manifest file could not be written
+   78  --manifest-dir missing`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "manifest-dir", Required: true, Usage: "manifest root directory", EnvVars: []string{"EC_MANIFEST_DIR"}},
 			&cli.IntFlag{Name: "batch", Value: 1024, Usage: "most lines per fsync batch"},
