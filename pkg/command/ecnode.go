@@ -28,6 +28,7 @@ func ECNode() *cli.App {
 		}},
 		named("discover", Discover()),
 		Export(),
+		ArchiveServe(),
 		ArchiveAuto(),
 		ArchiveStatus(),
 		SystemdUnits(),

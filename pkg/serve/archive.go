@@ -248,6 +248,8 @@ func (g *segment) Start() time.Time {
 const (
 	whySession = "publisher session"
 	whyInit    = "catalog change"
+	// whyUnrecorded is a hole in the sequences that no gap line explains.
+	whyUnrecorded = "unrecorded"
 )
 
 // trackSegments returns a track's groups in rng as segments: publisher
@@ -318,28 +320,28 @@ func (s *Server) trackSegments(ctx context.Context, b, track string, cats []cata
 	return out, nil
 }
 
-// holdBack drops the newest segments from the first discontinuity among the
-// last manifest.SessionReorder+1, unless it is a new session or catalog: the
-// archiver appends groups as they complete, slightly out of order, and an
-// EVENT playlist may only grow at its end, so a group that may still arrive
-// must not be passed over.
+// holdBack drops the newest segments from the first unrecorded hole among the
+// last manifest.SessionReorder+1: the archiver appends groups as they
+// complete, slightly out of order, and an EVENT playlist may only grow at its
+// end, so a group that may still arrive must not be passed over. (A hole
+// with a gap line will not be filled.)
 func holdBack(segs []segment) []segment {
 	for i := max(1, len(segs)-manifest.SessionReorder-1); i < len(segs); i++ {
-		if segs[i].Discontinuity && segs[i].Why != whySession && segs[i].Why != whyInit {
+		if segs[i].Discontinuity && segs[i].Why == whyUnrecorded {
 			return segs[:i]
 		}
 	}
 	return segs
 }
 
-// gapReason is the reason of the session's gap line covering seq, or "unrecorded".
+// gapReason is the reason of the session's gap line covering seq, or whyUnrecorded.
 func gapReason(sess *manifest.Session, seq uint64) string {
 	for _, e := range sess.Entries {
 		if e.Kind == record.KindGap && e.First <= seq && seq <= e.Last {
 			return e.Reason
 		}
 	}
-	return "unrecorded"
+	return whyUnrecorded
 }
 
 // duration is a group's media duration in seconds: from the manifest's
