@@ -1,0 +1,216 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/png"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// TestArchiveServeRealPeers archives a live H.264+AAC broadcast from the real
+// moq-relay for ~15 s, serves the archive with ec-node archive-serve on
+// loopback, and plays it back:
+//
+//  1. ffprobe reads both streams from the multivariant playlist, and ffmpeg
+//     decodes a closed (VOD) range without a message;
+//  2. headless Chromium opens the page, which plays the broadcast with the
+//     vendored hls.js: video.currentTime advances by several seconds, and a
+//     screenshot of the video shows the test pattern (many distinct colours).
+//     The screenshot is kept under $EC_ARTIFACTS (or a temp dir, logged).
+func TestArchiveServeRealPeers(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium not installed")
+	}
+	ecNode := buildBinary(t, "ec-node")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	const name = "serve/test.hang"
+	relay, _ := startLive(t, ctx, dir, name)
+
+	out := filepath.Join(dir, "archive")
+	archiver := exec.Command(ecNode, "wt-archive", "--url", relay.URL("anon"), "--name", name,
+		"--tls-fingerprint", relay.Fingerprint(), "--max-backoff", "1s", "--announce-wait", "10s",
+		"--output-dir", out+"/cas", "--manifest-dir", out+"/manifests")
+	archiver.Stderr = logFile(t, dir, "wt-archive.log")
+	if err := archiver.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer archiver.Process.Kill()
+	videoGroups := func() (n int, first, last int64) {
+		for _, e := range readManifest(t, out+"/manifests", name, "0.m4s") {
+			if e.Kind == record.KindGroup {
+				if n == 0 {
+					first = e.ReceivedUnixMs
+				}
+				n, last = n+1, e.ReceivedUnixMs
+			}
+		}
+		return n, first, last
+	}
+	waitFor(t, "15 video groups", time.Minute, func() (bool, string) { n, _, _ := videoGroups(); return n >= 15, strconv.Itoa(n) })
+
+	// The archiver keeps writing: the EVENT playlists grow meanwhile.
+	addr := freeAddr(t)
+	server := exec.CommandContext(ctx, ecNode, "archive-serve", "--listen", addr,
+		"--root", out+"/cas", "--manifest-dir", out+"/manifests")
+	server.Stderr = logFile(t, dir, "archive-serve.log")
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer server.Process.Kill()
+	base := "http://" + addr
+	waitFor(t, "archive-serve to answer", 30*time.Second, func() (bool, string) {
+		resp, err := http.Get(base + "/api/broadcasts")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+	master := base + "/hls/" + url.PathEscape(name) + "/index.m3u8"
+
+	// 1. ffprobe and ffmpeg on the playlists.
+	probe, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", master).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", master, err, readFile(dir, "archive-serve.log"))
+	}
+	streams := strings.Fields(string(probe))
+	if !slices.Contains(streams, "video") || !slices.Contains(streams, "audio") {
+		t.Errorf("ffprobe %s: streams %q, want video and audio", master, streams)
+	}
+	t.Logf("ffprobe %s: streams %q", master, streams)
+	_, first, last := videoGroups()
+	vod := fmt.Sprintf("%s?from=%d&to=%d", master, first, last)
+	start := time.Now()
+	decode, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-i", vod, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(decode)) > 0 {
+		t.Errorf("ffmpeg decode of %s: %v\n%s", vod, err, decode)
+	}
+	t.Logf("ffmpeg decoded the VOD range (%.1f s of receive time) cleanly in %s", float64(last-first)/1000, time.Since(start).Round(time.Millisecond))
+
+	// 2. A real browser plays it from the page.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", "new"),
+		chromedp.NoSandbox,
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("mute-audio", true),
+		chromedp.WindowSize(1000, 900),
+	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer bcancel()
+	page := base + "/?b=" + url.QueryEscape(name)
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(page)); err != nil {
+		t.Fatalf("chromium: open %s: %v", page, err)
+	}
+	var times []float64
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		now, err := chromedp.Run(bctx, chromedp.Evaluate[float64](`document.getElementById("video").currentTime`))
+		if err != nil {
+			t.Fatalf("chromium: %v", err)
+		}
+		times = append(times, now)
+		if now >= 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	state, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`(() => { const v = document.getElementById("video");
+		return "readyState " + v.readyState + ", paused " + v.paused + ", error " + (v.error && v.error.message) +
+			", buffered " + (v.buffered.length ? v.buffered.start(0) + "-" + v.buffered.end(v.buffered.length-1) : "none"); })()`))
+	if got := times[len(times)-1]; got < 5 {
+		t.Fatalf("video.currentTime reached %.2f s in 90 s, want 5 s of playback (%s); samples %v", got, state, times)
+	}
+	t.Logf("chromium played %.2f s of the archive (%s); currentTime samples %v", times[len(times)-1], state, times)
+
+	shot, err := chromedp.Run(bctx, chromedp.Screenshot(chromedp.ID("video")))
+	if err != nil {
+		t.Fatalf("chromium: screenshot: %v", err)
+	}
+	artifacts := os.Getenv("EC_ARTIFACTS")
+	if artifacts == "" {
+		artifacts, err = os.MkdirTemp("", "ec-serve-artifacts-")
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	shotPath := filepath.Join(artifacts, "archive-serve-chromium.png")
+	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", shotPath, err)
+	}
+	colours := distinctColours(img)
+	t.Logf("screenshot %s: %v, %d distinct colours", shotPath, img.Bounds().Size(), colours)
+	// testsrc is a colour pattern with a moving gradient and digits: hundreds
+	// of colours; a black or frozen-blank video has one or two.
+	if colours < 50 {
+		t.Errorf("screenshot %s has %d distinct colours: not the test pattern", shotPath, colours)
+	}
+
+	if err := archiver.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := archiver.Wait(); err != nil {
+		t.Errorf("wt-archive: %v", err)
+	}
+	if err := server.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Wait(); err != nil {
+		t.Errorf("archive-serve: %v\n%s", err, readFile(dir, "archive-serve.log"))
+	}
+	if log := readFile(dir, "archive-serve.log"); strings.Contains(log, "level=ERROR") {
+		t.Errorf("archive-serve logged errors:\n%s", log)
+	}
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// distinctColours counts the distinct RGB colours of an image.
+func distinctColours(img image.Image) int {
+	seen := map[[3]uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r >> 8, g >> 8, bl >> 8}] = true
+		}
+	}
+	return len(seen)
+}
