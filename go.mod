@@ -18,8 +18,9 @@ go 1.26.0
 //   chromedp v0.23.0 (e2e tests only): drives headless Chromium to play archive-serve's
 //     page; the maintained Go DevTools-protocol client, so the test needs no node/npm.
 //   No m3u8 library: pkg/serve writes its playlists itself. grafov/m3u8 v0.12.1 has no
-//     EXT-X-GAP, and its writer decides where EXT-X-MAP and PROGRAM-DATE-TIME go per
-//     segment; the fixed set of tags archive-serve writes is ~40 lines (docs/serve.md).
+//     EXT-X-GAP and keeps a media playlist's segments in a fixed-capacity ring, awkward
+//     for EVENT playlists of unknown length; the few tags archive-serve writes take
+//     ~40 lines (docs/serve.md).
 require (
 	github.com/Eyevinn/mp4ff v0.47.0
 	github.com/dunglas/httpsfv v1.1.0

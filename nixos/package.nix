@@ -6,7 +6,7 @@ buildGoModule {
   pname = "ec-node";
   version = "0.1.0";
   src = lib.cleanSource ../.;
-  vendorHash = "sha256-cyTtova1Z5MFP3sZuJ/egGuw4l/eOFiKvzyUX7GT0hg=";
+  vendorHash = "sha256-TvVjP43/gGVgqbDbgXRtU4Z4nNbpNkGVYxUJKdwEMhA=";
   subPackages = [ "cmd/ec-node" "cmd/ec-discover" "cmd/moq-sub" "cmd/cas-put" "cmd/manifest-append" ];
   env.CGO_ENABLED = 0;
   ldflags = [ "-s" "-w" ];
