@@ -5,9 +5,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -27,22 +29,23 @@ import (
 )
 
 // TestArchiveServeRealPeers archives a live H.264+AAC broadcast from the real
-// moq-relay for ~15 s, serves the archive with ec-node archive-serve on
-// loopback, and plays it back:
+// moq-relay for ~20 s with a gap in it (the relay is killed for 3 s), serves
+// the archive with ec-node archive-serve on loopback, and plays it back:
 //
 //  1. ffprobe reads both streams from the multivariant playlist, and ffmpeg
-//     decodes a closed (VOD) range without a message;
+//     decodes a closed (VOD) range across the gap without a message;
 //  2. headless Chromium opens the page, which plays the broadcast with the
-//     vendored hls.js: video.currentTime advances by several seconds, and a
-//     screenshot of the video shows the test pattern (many distinct colours).
-//     The screenshot is kept under $EC_ARTIFACTS (or a temp dir, logged).
+//     vendored hls.js from its start across the gap (an EXT-X-DISCONTINUITY):
+//     video.currentTime advances past it, and a screenshot of the video shows
+//     the test pattern (many distinct colours). The screenshot is kept under
+//     $EC_ARTIFACTS (or a temp dir, logged).
 func TestArchiveServeRealPeers(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("chromium not installed")
 	}
 	ecNode := buildBinary(t, "ec-node")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	const name = "serve/test.hang"
@@ -68,7 +71,19 @@ func TestArchiveServeRealPeers(t *testing.T) {
 		}
 		return n, first, last
 	}
-	waitFor(t, "15 video groups", time.Minute, func() (bool, string) { n, _, _ := videoGroups(); return n >= 15, strconv.Itoa(n) })
+	waitFor(t, "8 video groups", time.Minute, func() (bool, string) { n, _, _ := videoGroups(); return n >= 8, strconv.Itoa(n) })
+	if err := relay.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := relay.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	beforeGap, _, _ := videoGroups()
+	waitFor(t, "10 video groups after the relay restart", time.Minute, func() (bool, string) {
+		n, _, _ := videoGroups()
+		return n >= beforeGap+10, strconv.Itoa(n)
+	})
 
 	// The archiver keeps writing: the EVENT playlists grow meanwhile.
 	addr := freeAddr(t)
@@ -100,6 +115,30 @@ func TestArchiveServeRealPeers(t *testing.T) {
 		t.Errorf("ffprobe %s: streams %q, want video and audio", master, streams)
 	}
 	t.Logf("ffprobe %s: streams %q", master, streams)
+	videoPlaylist := httpGet(t, base+"/hls/"+url.PathEscape(name)+"/0.m4s/index.m3u8")
+	if !strings.Contains(videoPlaylist, "#EXT-X-DISCONTINUITY\n") {
+		t.Errorf("the video playlist has no discontinuity at the relay restart:\n%s", videoPlaylist)
+	}
+	var api struct {
+		Tracks []struct {
+			Name string
+			Gaps []struct {
+				From, To int64
+				Reason   string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, base+"/api/broadcasts/"+url.PathEscape(name))), &api); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range api.Tracks {
+		if len(tr.Gaps) == 0 {
+			t.Errorf("API: track %q has no gap at the relay restart", tr.Name)
+		}
+		for _, g := range tr.Gaps {
+			t.Logf("API: track %q: gap of %d ms (%s)", tr.Name, g.To-g.From, g.Reason)
+		}
+	}
 	_, first, last := videoGroups()
 	vod := fmt.Sprintf("%s?from=%d&to=%d", master, first, last)
 	start := time.Now()
@@ -134,7 +173,7 @@ func TestArchiveServeRealPeers(t *testing.T) {
 			t.Fatalf("chromium: %v", err)
 		}
 		times = append(times, now)
-		if now >= 5 || time.Now().After(deadline) {
+		if now >= float64(beforeGap)+4 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -142,10 +181,11 @@ func TestArchiveServeRealPeers(t *testing.T) {
 	state, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`(() => { const v = document.getElementById("video");
 		return "readyState " + v.readyState + ", paused " + v.paused + ", error " + (v.error && v.error.message) +
 			", buffered " + (v.buffered.length ? v.buffered.start(0) + "-" + v.buffered.end(v.buffered.length-1) : "none"); })()`))
-	if got := times[len(times)-1]; got < 5 {
-		t.Fatalf("video.currentTime reached %.2f s in 90 s, want 5 s of playback (%s); samples %v", got, state, times)
+	// beforeGap groups of 1 s precede the discontinuity.
+	if got := times[len(times)-1]; got < float64(beforeGap)+4 {
+		t.Fatalf("video.currentTime reached %.2f s in 90 s, want %d s, past the gap after %d s (%s); samples %v", got, beforeGap+4, beforeGap, state, times)
 	}
-	t.Logf("chromium played %.2f s of the archive (%s); currentTime samples %v", times[len(times)-1], state, times)
+	t.Logf("chromium played %.2f s of the archive, across the gap after %d s (%s); currentTime samples %v", times[len(times)-1], beforeGap, state, times)
 
 	shot, err := chromedp.Run(bctx, chromedp.Screenshot(chromedp.ID("video")))
 	if err != nil {
@@ -189,6 +229,20 @@ func TestArchiveServeRealPeers(t *testing.T) {
 	if log := readFile(dir, "archive-serve.log"); strings.Contains(log, "level=ERROR") {
 		t.Errorf("archive-serve logged errors:\n%s", log)
 	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return string(body)
 }
 
 // freeAddr returns a loopback address with a port free a moment ago.
