@@ -160,7 +160,9 @@ func TestMediaPlaylist(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" {
 		t.Fatalf("status %d, type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	seg := func(e manifest.Entry) string { return "#EXTINF:1.000000,\n../../../objects/blake3/" + e.BLAKE3 + ".m4s\n" }
+	seg := func(e manifest.Entry) string {
+		return "#EXTINF:1.000000,\n../../../objects/blake3/" + e.BLAKE3 + ".m4s\n"
+	}
 	initV1, initV2 := cas.ID(hashOf("init-v1")), cas.ID(hashOf("init-v2"))
 	want := "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n" +
 		"#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n" +
