@@ -95,8 +95,8 @@ func (s *Server) mediaTracks(r *http.Request, rng timeRange, only string) ([]pla
 	}
 	var out []playlistTrack
 	for _, t := range b.Tracks {
-		if only != "" && t != only {
-			continue
+		if only != "" && t != only || t == "." || t == ".." {
+			continue // "." and ".." cannot be a path segment of a playlist URI
 		}
 		var latest *rendition
 		for _, c := range cats {

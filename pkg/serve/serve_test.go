@@ -215,7 +215,7 @@ func TestMultivariant(t *testing.T) {
 	}
 }
 
-func TestEventHoldsBackUnrecordedHoles(t *testing.T) {
+func TestEventPlaylistGrows(t *testing.T) {
 	a := newArchive(t)
 	a.catalog(0, t0, "v", "a")
 	a.video(0, t0+1000)
@@ -223,12 +223,20 @@ func TestEventHoldsBackUnrecordedHoles(t *testing.T) {
 	late := a.video(3, t0+3000) // 2 may still be appended
 	srv, _ := a.server()
 	_, body := get(t, srv.URL+"/hls/live%2Falice/video0/index.m3u8")
+	body0 := body
 	if strings.Contains(body, late.BLAKE3) || strings.Count(body, "#EXTINF") != 2 {
 		t.Errorf("EVENT playlist passed over group 2 before it could arrive:\n%s", body)
 	}
 	_, body = get(t, srv.URL+"/hls/live%2Falice/video0/index.m3u8?to="+fmt.Sprint(t0+5000))
 	if !strings.Contains(body, "#EXT-X-DISCONTINUITY\n") || !strings.Contains(body, late.BLAKE3) {
 		t.Errorf("VOD playlist lacks group 3 after a discontinuity:\n%s", body)
+	}
+
+	// Group 2 arrives: the EVENT playlist grows at its end only.
+	a.video(2, t0+3100)
+	_, grown := get(t, srv.URL+"/hls/live%2Falice/video0/index.m3u8")
+	if !strings.HasPrefix(grown, body0) || strings.Count(grown, "#EXTINF") != 4 || strings.Contains(grown, "#EXT-X-DISCONTINUITY\n") {
+		t.Errorf("EVENT playlist did not grow at its end:\nbefore:\n%s\nafter:\n%s", body0, grown)
 	}
 }
 
