@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,6 +86,34 @@ func firstEntry(path string) (manifest.Entry, bool) {
 	return e, err == nil
 }
 
+// readManifest reads a manifest file as manifest.ReadFile does, except that a
+// last line without its "\n" ends the read instead of failing it: the
+// archiver may be appending it right now, and a playlist is read again soon.
+// b and track are names read from the manifest files (listArchive).
+func readManifest(dir, b, track string) ([]manifest.Entry, error) {
+	path, err := manifest.FilePath(dir, b, track)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []manifest.Entry
+	d := manifest.NewDecoder(f)
+	for {
+		e, err := d.Next()
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return out, nil
+		case err != nil:
+			return nil, fmt.Errorf("manifest %s: %w", path, err)
+		}
+		out = append(out, e)
+	}
+}
+
 // broadcast returns the archived broadcast called name.
 func (s *Server) broadcast(name string) (broadcastFiles, error) {
 	all, err := s.listArchive()
@@ -117,7 +146,7 @@ type catalogVersion struct {
 // catalogs reads every catalog group of a broadcast, oldest first. Each
 // catalog object is verified as it is read; parsed catalogs are cached by id.
 func (s *Server) catalogs(ctx context.Context, b string) ([]catalogVersion, error) {
-	entries, err := manifest.ReadFile(s.opts.ManifestDir, b, catalog.TrackName)
+	entries, err := readManifest(s.opts.ManifestDir, b, catalog.TrackName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -257,7 +286,7 @@ const (
 // without a cmaf init segment in the catalog in force are left out. live
 // holds back the newest groups that arrived out of order (see holdBack).
 func (s *Server) trackSegments(ctx context.Context, b, track string, cats []catalogVersion, rng timeRange, live bool) ([]segment, error) {
-	entries, err := manifest.ReadFile(s.opts.ManifestDir, b, track)
+	entries, err := readManifest(s.opts.ManifestDir, b, track)
 	if err != nil {
 		return nil, err
 	}

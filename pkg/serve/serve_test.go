@@ -351,3 +351,28 @@ func TestPage(t *testing.T) {
 		}
 	}
 }
+
+func TestLineBeingAppended(t *testing.T) {
+	a := newArchive(t)
+	a.catalog(0, t0, "v", "a")
+	a.video(0, t0+1000)
+	a.video(1, t0+2000)
+	path, err := manifest.FilePath(a.manifest, testBroadcast, "video0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The archiver's next line, half written.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"v":1,"kind":"group","broadcast":"live/alice","tr`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	srv, logs := a.server()
+	resp, body := get(t, srv.URL+"/hls/live%2Falice/video0/index.m3u8")
+	if resp.StatusCode != 200 || strings.Count(body, "#EXTINF") != 2 {
+		t.Errorf("status %d, want the 2 complete groups:\n%s\n%s", resp.StatusCode, body, logs)
+	}
+}
