@@ -16,6 +16,12 @@ go 1.26.0
 //     moov; moof track id, sequence and tfdt rewritten). A maintained, widely used
 //     ISO-BMFF library with exact encode of what it decodes, so export does not
 //     hand-write box parsing for the dozens of boxes an init segment carries.
+//   chromedp v0.23.0 (e2e tests only): drives headless Chromium to play archive-serve's
+//     page; the maintained Go DevTools-protocol client, so the test needs no node/npm.
+//   No m3u8 library: pkg/serve writes its playlists itself. grafov/m3u8 v0.12.1 has no
+//     EXT-X-GAP and keeps a media playlist's segments in a fixed-capacity ring, awkward
+//     for EVENT playlists of unknown length; the few tags archive-serve writes take
+//     ~40 lines (docs/serve.md).
 require (
 	github.com/Eyevinn/mp4ff v0.47.0
 	github.com/dunglas/httpsfv v1.1.0
@@ -27,8 +33,12 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
+require github.com/chromedp/chromedp v0.23.0
+
 require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect

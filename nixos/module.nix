@@ -30,6 +30,8 @@ let
   '';
 in
 {
+  imports = [ ./serve.nix ];
+
   options.services.every-channel.ec-node.archive = {
     enable = mkEnableOption "archiving of every live every.channel broadcast into a content-addressed store";
 

@@ -57,6 +57,28 @@ for which in plainArgs customArgs; do
   done
 done
 
+echo "== archive-serve unit (nixos/serve.nix, rendered as NixOS would)"
+python3 - "$tmp/eval.json" "$tmp/ec-node" >"$tmp/ec-archive-serve.service" <<'PY'
+import json, sys
+svc = json.load(open(sys.argv[1]))["serveService"]
+print("[Unit]\nDescription=ec-node archive-serve\n\n[Service]")
+for k, v in svc.items():
+    for x in v if isinstance(v, list) else [v]:
+        if isinstance(x, bool):
+            x = "yes" if x else "no"
+        print(f"{k}={x}".replace("/nix/store/stand-in-ec-node/bin/ec-node", sys.argv[2]))
+print("\n[Install]\nWantedBy=multi-user.target")
+PY
+verify=$(cd "$tmp" && systemd-analyze verify ./ec-archive-serve.service 2>&1) || true
+if [ -n "$verify" ]; then
+  echo "FAIL systemd-analyze verify (ec-archive-serve.service):" >&2
+  echo "$verify" >&2
+  exit 1
+fi
+echo "ok  systemd-analyze verify (ec-archive-serve.service)"
+score=$(cd "$tmp" && systemd-analyze security --offline=true ./ec-archive-serve.service 2>/dev/null | grep 'Overall exposure level' || true)
+echo "    ${score#→ }"
+
 echo "== vendorHash"
 vendor="$tmp/vendor"
 go mod vendor -o "$vendor"

@@ -41,6 +41,13 @@ let
   };
 
   assertionsHold = e: builtins.all (a: a.assertion) e.module.content.assertions;
+  # nixos/serve.nix (archive.serve), evaluated on the plain archive settings.
+  serveModule = import ../serve.nix;
+  serveWith = archiveCfg: serveModule { config.services.every-channel.ec-node.archive = archiveCfg; inherit lib; pkgs = stubPkgs; };
+  serveDeclared = (serveWith plain.cfg).options.services.every-channel.ec-node.archive.serve;
+  serveDefaults = builtins.mapAttrs (_: o: o.default) serveDeclared;
+  serve = (serveWith (plain.cfg // { serve = serveDefaults // { enable = true; listen = "[::]:8443"; extraArgs = [ "--log-format" "json" ]; }; })).config;
+  serveUnit = serve.content.systemd.services.ec-archive-serve.serviceConfig;
 
   undocumented = builtins.filter (n: !(plain.declared.${n} ? description) || !(plain.declared.${n} ? default) && n != "enable")
     (builtins.attrNames plain.declared);
@@ -80,6 +87,18 @@ let
     "an http relayUrl fails an assertion" = !(assertionsHold (evalWith { relayUrl = "http://cdn.moq.dev/anon"; }));
     "a relayUrlOverride with a space fails an assertion" = !(assertionsHold (evalWith { relayUrlOverride = "https://a b/"; }));
     "a file directoryUrl fails an assertion" = !(assertionsHold (evalWith { directoryUrl = "file:///etc/passwd"; }));
+    "serve: every option has a default and a description" =
+      builtins.all (n: serveDeclared.${n} ? default && serveDeclared.${n} ? description) (builtins.attrNames serveDeclared);
+    "serve: off by default, inert when disabled" = serveDefaults.enable == false && (serveWith plain.cfg).config._type == "if";
+    "serve: listens on loopback by default" = serveDefaults.listen == "127.0.0.1:8080";
+    "serve: serves the archive's roots by default" =
+      serveDefaults.outputDir == plain.cfg.outputDir && serveDefaults.manifestDir == plain.cfg.manifestDir;
+    "serve: ExecStart runs archive-serve with the settings, extra args last" = builtins.match
+      "'/nix/store/stand-in-ec-node/bin/ec-node' 'archive-serve' '--listen' '\\[::]:8443' '--root' '/var/lib/every-channel/archive' '--manifest-dir' '/var/lib/every-channel/manifests' '--log-format' 'json'"
+      serveUnit.ExecStart != null;
+    "serve: roots read-only, nothing writable" = serveUnit.ProtectSystem == "strict"
+      && serveUnit.ReadOnlyPaths == [ plain.cfg.outputDir plain.cfg.manifestDir ] && !(serveUnit ? ReadWritePaths);
+    "serve: runs as the archive account, without capabilities" = serveUnit.User == "ec-archive" && serveUnit.CapabilityBoundingSet == "";
     "shell quoting survives a quote" = builtins.match ".*'it'\\\\''s/odd name'.*"
       (builtins.elemAt custom.module.content.systemd.packages 0).script != null;
   };
@@ -90,4 +109,5 @@ else {
   passed = builtins.attrNames checks;
   plainArgs = plain.unitArgs;
   customArgs = custom.unitArgs;
+  serveService = serveUnit;
 }

@@ -29,6 +29,7 @@ func ECNode() *cli.App {
 		}},
 		named("discover", Discover()),
 		Export(),
+		ArchiveServe(),
 		ArchiveAuto(),
 		ArchiveStatus(),
 		SystemdUnits(),
