@@ -23,6 +23,7 @@ go 1.26.0
 require (
 	github.com/Eyevinn/mp4ff v0.47.0
 	github.com/dunglas/httpsfv v1.1.0
+	github.com/prometheus/client_golang v1.25.0
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0
 	github.com/quic-go/webtransport-go v0.10.0
@@ -30,8 +31,6 @@ require (
 	github.com/zeebo/blake3 v0.2.4
 	golang.org/x/sys v0.50.0
 )
-
-require github.com/prometheus/client_golang v1.25.0
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
