@@ -178,6 +178,17 @@ func (m scrape) sum(name string, labels ...string) float64 {
 	return total
 }
 
+// count returns the number of samples whose line contains s.
+func (m scrape) count(s string) int {
+	n := 0
+	for _, line := range m {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
+}
+
 // show returns the samples of the named metrics, for messages.
 func (m scrape) show(names ...string) string {
 	var lines []string
@@ -189,4 +200,36 @@ func (m scrape) show(names ...string) string {
 		}
 	}
 	return fmt.Sprint(lines)
+}
+
+// TestMetricsArchiveAuto: archive-auto's in-process workers report to its one
+// endpoint, per broadcast; a broadcast that leaves discovery leaves no series
+// behind (label cardinality stays bounded by the live broadcasts), and a relay
+// restart is counted for the ones that go on.
+func TestMetricsArchiveAuto(t *testing.T) {
+	f := newArchiveFixture(t)
+	dir := newDirectoryServer(t)
+	url := f.relay.URL("anon")
+	for _, name := range []string{"e2e-a", "e2e-b"} {
+		f.publish(name)
+		dir.set(name, url)
+	}
+	addr := freeTCPAddr(t)
+	startArchiveAuto(t, "--directory", dir.URL, "--metrics-listen", addr)
+	a, bb := `broadcast="e2e-a"`, `broadcast="e2e-b"`
+	waitMetrics(t, addr, "both broadcasts archiving", func(m scrape) bool {
+		return m.sum("ec_archived_groups_total", a) >= 2 && m.sum("ec_archived_groups_total", bb) >= 2 &&
+			m.sum("ec_broadcast_announced", a) == 1 && m.sum("ec_broadcast_announced", bb) == 1
+	}, "ec_archived_groups_total", "ec_broadcast_announced")
+
+	dir.set("e2e-b", "")
+	m := waitMetrics(t, addr, "e2e-b's series gone", func(m scrape) bool { return m.count(bb) == 0 }, "ec_broadcast_announced")
+	if m.sum("ec_archived_groups_total", a) < 2 {
+		t.Errorf("e2e-a's series went too: %s", m.show("ec_archived_groups_total"))
+	}
+
+	f.restartRelay()
+	waitMetrics(t, addr, "the relay restart counted for e2e-a", func(m scrape) bool {
+		return m.sum("ec_reconnects_total", a) >= 1
+	}, "ec_reconnects_total")
 }
