@@ -20,10 +20,14 @@ go 1.26.0
 //     implementation of the exposition format Prometheus scrapes, with the Go runtime
 //     and process collectors; the newest release the module proxy serves here, and
 //     it needs no newer Go than this module. (It raised x/net, x/crypto, x/text.)
+//     client_model and common (the versions client_golang requires): the text
+//     parser that reads back the metrics files of systemd-mode workers.
 require (
 	github.com/Eyevinn/mp4ff v0.47.0
 	github.com/dunglas/httpsfv v1.1.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common v0.72.0
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0
 	github.com/quic-go/webtransport-go v0.10.0
@@ -39,8 +43,6 @@ require (
 	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect

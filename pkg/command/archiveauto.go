@@ -82,7 +82,7 @@ func runArchiveWorker(c *cli.Context) error {
 		return withExit(ExitConfig, fmt.Errorf("locating ec-node: %w", err))
 	}
 	argv := append([]string{exe, "wt-archive", "--url", env.RelayURL, "--name", env.Broadcast,
-		"--status-file", env.StatusFile}, c.Args().Slice()...)
+		"--status-file", env.StatusFile, "--metrics-file", supervise.MetricsFile(env.StatusFile)}, c.Args().Slice()...)
 	// Exec keeps the PID, so systemd supervises wt-archive itself.
 	return withExit(ExitConfig, fmt.Errorf("exec wt-archive: %w", syscall.Exec(exe, argv, os.Environ())))
 }
@@ -128,7 +128,7 @@ func runArchiveAuto(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	obs, err := serveMetrics(c, log)
+	obs, err := archiveAutoMetrics(c, log, c.String("status-dir"))
 	if err != nil {
 		return err
 	}

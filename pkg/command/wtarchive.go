@@ -42,6 +42,7 @@ EXIT STATUS
 			&cli.StringFlag{Name: "status-file", Usage: "write the worker's status JSON here every few seconds (read by archive-status)", EnvVars: []string{"EC_STATUS_FILE"}},
 			maxAttemptsFlag,
 			metricsListenFlag,
+			metricsFileFlag,
 		}, workerFlags(), tlsFlags()),
 		Action: runWTArchive,
 	}
@@ -91,7 +92,7 @@ func runWTArchive(c *cli.Context) error {
 	cfg.Store, cfg.ManifestDir = store, c.String("manifest-dir")
 	cfg.StatusFile, cfg.MaxAttempts = c.String("status-file"), c.Int("max-attempts")
 	cfg.OnStatus = systemdNotifier(log)
-	if cfg.Observer, err = serveMetrics(c, log); err != nil {
+	if err := wtArchiveMetrics(c, log, &cfg); err != nil {
 		return err
 	}
 	err = archive.Run(c.Context, cfg)

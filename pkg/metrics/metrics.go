@@ -25,7 +25,7 @@ type Archive struct {
 	gapGroups   *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	reconnects  *prometheus.CounterVec
-	commit      prometheus.Histogram
+	commit      *prometheus.HistogramVec
 
 	ageDesc, announcedDesc *prometheus.Desc
 
@@ -62,11 +62,11 @@ func NewArchive() *Archive {
 		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ec_reconnects_total", Help: "Sessions that ended and were retried after a backoff.",
 		}, []string{"broadcast"}),
-		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+		commit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ec_commit_duration_seconds",
 			Help:    "Time to make one received group durable (CAS object, fsyncs, manifest line).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms .. 4 s
-		}),
+		}, []string{"broadcast"}),
 		ageDesc: prometheus.NewDesc("ec_last_durable_group_age_seconds",
 			"Seconds since the newest durable group of any track of the broadcast (since the worker started, before the first).",
 			[]string{"broadcast"}, nil),
@@ -92,7 +92,7 @@ func (a *Archive) state(broadcast string) *broadcastState {
 func (a *Archive) GroupStored(broadcast, track string, size int64, commit time.Duration) {
 	a.groups.WithLabelValues(broadcast, track).Inc()
 	a.bytes.WithLabelValues(broadcast, track).Add(float64(size))
-	a.commit.Observe(commit.Seconds())
+	a.commit.WithLabelValues(broadcast).Observe(commit.Seconds())
 	a.mu.Lock()
 	a.state(broadcast).since = a.now()
 	a.mu.Unlock()
@@ -128,6 +128,7 @@ func (a *Archive) Stopped(broadcast string) {
 	for _, v := range []*prometheus.CounterVec{a.groups, a.bytes, a.gaps, a.gapGroups, a.storeErrors, a.reconnects} {
 		v.DeletePartialMatch(match)
 	}
+	a.commit.DeletePartialMatch(match)
 	a.mu.Lock()
 	delete(a.broadcasts, broadcast)
 	a.mu.Unlock()
@@ -167,11 +168,20 @@ func (a *Archive) collectors() []prometheus.Collector {
 // NewRegistry returns a registry with the Go runtime and process collectors
 // and the given ones.
 func NewRegistry(cs ...prometheus.Collector) (*prometheus.Registry, error) {
-	reg := prometheus.NewRegistry()
-	cs = append([]prometheus.Collector{
+	return newRegistry(append([]prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	}, cs...)
+	}, cs...))
+}
+
+// NewWorkerRegistry returns a registry of the given collectors only, for a
+// metrics file: the supervisor that serves it reports its own process.
+func NewWorkerRegistry(cs ...prometheus.Collector) (*prometheus.Registry, error) {
+	return newRegistry(cs)
+}
+
+func newRegistry(cs []prometheus.Collector) (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -5,10 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -69,7 +72,7 @@ ec_last_durable_group_age_seconds{broadcast="b2"} 7
 
 	// A stopped worker leaves no series behind; the other broadcast stays.
 	a.Stopped("b1")
-	for _, name := range []string{"ec_archived_groups_total", "ec_archived_bytes_total", "ec_gaps_total", "ec_gap_groups_total", "ec_store_errors_total", "ec_reconnects_total"} {
+	for _, name := range []string{"ec_archived_groups_total", "ec_archived_bytes_total", "ec_gaps_total", "ec_gap_groups_total", "ec_store_errors_total", "ec_reconnects_total", "ec_commit_duration_seconds"} {
 		if n := testutil.CollectAndCount(a, name); n != 0 {
 			t.Errorf("after Stopped: %s has %d series", name, n)
 		}
@@ -86,14 +89,31 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body := scrape(t, reg)
+	for _, want := range []string{`ec_archived_groups_total{broadcast="b",track="t"} 1`, "go_goroutines ", "process_cpu_seconds_total "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// scrape serves g on a loopback port, GETs /metrics once, checks that an
+// address in use is refused, and stops the server.
+func scrape(t *testing.T, g prometheus.Gatherer) string {
+	t.Helper()
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, reg, slog.New(slog.DiscardHandler)) }()
-
+	go func() { done <- Serve(ctx, ln, g, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve after cancel: %v", err)
+		}
+	}()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -103,16 +123,61 @@ func TestServe(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
 	}
-	for _, want := range []string{`ec_archived_groups_total{broadcast="b",track="t"} 1`, "go_goroutines ", "process_cpu_seconds_total "} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
 	if _, err := Listen(ln.Addr().String()); err == nil {
 		t.Error("Listen on an address in use succeeded")
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Serve after cancel: %v", err)
+	return string(body)
+}
+
+// TestFiles: the metrics files of two workers are served together; a file
+// that cannot be parsed is reported and the others are still served.
+func TestFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, b := range []string{"b1", "b2"} {
+		a := NewArchive()
+		a.GroupStored(b, "video", 7, time.Millisecond)
+		a.Announced(b, true)
+		reg, err := NewWorkerRegistry(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteFile(filepath.Join(dir, b+".prom"), reg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.prom"), []byte("ec_x{ 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b3.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	mfs, err := Files(dir).Gather()
+	if err == nil || !strings.Contains(err.Error(), "bad.prom") {
+		t.Errorf("Gather error = %v, want one naming bad.prom", err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] += len(mf.GetMetric())
+	}
+	for _, name := range []string{"ec_archived_groups_total", "ec_archived_bytes_total", "ec_broadcast_announced", "ec_commit_duration_seconds"} {
+		if series[name] != 2 {
+			t.Errorf("%s: %d series, want one per worker file", name, series[name])
+		}
+	}
+	if series["go_goroutines"] != 0 {
+		t.Error("a worker file carries the worker's Go metrics; they would clash at the supervisor")
+	}
+
+	// Served beside the supervisor's own registry, despite the bad file.
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := scrape(t, prometheus.Gatherers{reg, Files(dir)})
+	for _, want := range []string{`ec_archived_groups_total{broadcast="b1",track="video"} 1`, `ec_archived_groups_total{broadcast="b2",track="video"} 1`, "go_goroutines "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
