@@ -166,7 +166,7 @@ in
       type = types.nullOr types.str;
       default = null;
       example = "127.0.0.1:9464";
-      description = "Serve Prometheus metrics of archive-auto on http://<address>/metrics (--metrics-listen; see docs/metrics.md). With mode = \"systemd\" only the supervisor's process metrics are there: the per-broadcast metrics come from in-process workers. null: no metrics.";
+      description = "Serve Prometheus metrics of archive-auto on http://<address>/metrics (--metrics-listen; see docs/metrics.md). In mode \"systemd\" the supervisor serves its worker units' metrics too. null: no metrics.";
     };
 
     extraArgs = mkOption {
