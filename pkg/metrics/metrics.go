@@ -68,7 +68,7 @@ func NewArchive() *Archive {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms .. 4 s
 		}, []string{"broadcast"}),
 		ageDesc: prometheus.NewDesc("ec_last_durable_group_age_seconds",
-			"Seconds since the newest durable group of any track of the broadcast (since the worker started, before the first).",
+			"Seconds since the newest durable group of any track of the broadcast (before the first: since the worker first reported the broadcast announced or not).",
 			[]string{"broadcast"}, nil),
 		announcedDesc: prometheus.NewDesc("ec_broadcast_announced",
 			"1 while the relay announces the broadcast, as last heard by its worker; 0 after it unannounced it or did not announce it in time.",

@@ -58,7 +58,7 @@ func TestArchiveCounts(t *testing.T) {
 # TYPE ec_broadcast_announced gauge
 ec_broadcast_announced{broadcast="b1"} 1
 ec_broadcast_announced{broadcast="b2"} 0
-# HELP ec_last_durable_group_age_seconds Seconds since the newest durable group of any track of the broadcast (since the worker started, before the first).
+# HELP ec_last_durable_group_age_seconds Seconds since the newest durable group of any track of the broadcast (before the first: since the worker first reported the broadcast announced or not).
 # TYPE ec_last_durable_group_age_seconds gauge
 ec_last_durable_group_age_seconds{broadcast="b1"} 7
 ec_last_durable_group_age_seconds{broadcast="b2"} 7
