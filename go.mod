@@ -22,9 +22,18 @@ go 1.26.0
 //     EXT-X-GAP and keeps a media playlist's segments in a fixed-capacity ring, awkward
 //     for EVENT playlists of unknown length; the few tags archive-serve writes take
 //     ~40 lines (docs/serve.md).
+//   prometheus/client_golang v1.25.0: pkg/metrics, --metrics-listen. The reference
+//     implementation of the exposition format Prometheus scrapes, with the Go runtime
+//     and process collectors; the newest release the module proxy serves here, and
+//     it needs no newer Go than this module. (It raised x/net, x/crypto, x/text.)
+//     client_model and common (the versions client_golang requires): the text
+//     parser that reads back the metrics files of systemd-mode workers.
 require (
 	github.com/Eyevinn/mp4ff v0.47.0
 	github.com/dunglas/httpsfv v1.1.0
+	github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common v0.72.0
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0
 	github.com/quic-go/webtransport-go v0.10.0
@@ -36,13 +45,19 @@ require (
 require github.com/chromedp/chromedp v0.23.0
 
 require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
-	golang.org/x/crypto v0.41.0 // indirect
-	golang.org/x/net v0.43.0 // indirect
-	golang.org/x/text v0.28.0 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/net v0.59.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )

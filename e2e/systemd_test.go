@@ -168,10 +168,11 @@ func TestSystemdModeWithRealSystemd(t *testing.T) {
 		f.publish(name)
 		dir.set(name, url)
 	}
+	metricsAddr := freeTCPAddr(t)
 	out, err := exec.Command(ecNode, "systemd-units", "--write", sd.unitDir, "--ec-node", ecNode,
 		"--user", "root", "--group", "root", "--output-dir", cas, "--manifest-dir", manifests,
 		"--directory", dir.URL, "--poll-interval", "1s", "--grace", "3s", "--watchdog", "30s",
-		"--tls-disable-verify", "--announce-wait", "5s", "--max-backoff", "2s").CombinedOutput()
+		"--tls-disable-verify", "--announce-wait", "5s", "--max-backoff", "2s", "--metrics-listen", metricsAddr).CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-units: %v\n%s", err, out)
 	}
@@ -206,6 +207,11 @@ func TestSystemdModeWithRealSystemd(t *testing.T) {
 		return st == "active", st
 	})
 	archiving(t, statusDir, map[string]int64{"e2e-a": 2, "e2e-b": 2})
+	// The supervisor serves the worker units' metrics (their .prom files).
+	waitMetrics(t, metricsAddr, "both workers' metrics at the supervisor", func(m scrape) bool {
+		return m.sum("ec_archived_groups_total", `broadcast="e2e-a"`) >= 2 && m.sum("ec_archived_groups_total", `broadcast="e2e-b"`) >= 2 &&
+			m.sum("ec_broadcast_announced", `broadcast="e2e-a"`) == 1 && m.sum("go_goroutines") > 0
+	}, "ec_archived_groups_total", "ec_broadcast_announced")
 	for _, name := range []string{"e2e-a", "e2e-b"} {
 		if st := sd.unitProperty(t, unitOf(name), "ActiveState"); st != "active" {
 			t.Errorf("%s: %s", unitOf(name), st)
@@ -220,6 +226,9 @@ func TestSystemdModeWithRealSystemd(t *testing.T) {
 		st := sd.unitProperty(t, unitOf("e2e-b"), "ActiveState")
 		return st == "inactive", st
 	})
+	waitMetrics(t, metricsAddr, "e2e-b's series gone", func(m scrape) bool {
+		return m.count(`broadcast="e2e-b"`) == 0 && m.sum("ec_archived_groups_total", `broadcast="e2e-c"`) >= 2
+	}, "ec_archived_groups_total")
 
 	// A supervisor restart adopts the running workers instead of restarting them.
 	pid := sd.unitProperty(t, unitOf("e2e-a"), "MainPID")

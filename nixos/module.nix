@@ -164,6 +164,13 @@ in
       description = "Group of the archive account (created when left at the default).";
     };
 
+    metricsListen = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "127.0.0.1:9464";
+      description = "Serve Prometheus metrics of archive-auto on http://<address>/metrics (--metrics-listen; see docs/metrics.md). In mode \"systemd\" the supervisor serves its worker units' metrics too. null: no metrics.";
+    };
+
     extraArgs = mkOption {
       type = types.listOf types.str;
       default = [ ];

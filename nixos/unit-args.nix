@@ -24,6 +24,7 @@ in
 ++ lib.optionals (cfg.maxBroadcasts != null) [ "--max-broadcasts" (toString cfg.maxBroadcasts) ]
 ++ lib.optional cfg.tlsDisableVerify "--tls-disable-verify"
 ++ lib.optionals (cfg.tlsFingerprint != null) [ "--tls-fingerprint" cfg.tlsFingerprint ]
+++ lib.optionals (cfg.metricsListen != null) [ "--metrics-listen" cfg.metricsListen ]
 ++ repeat (if cfg.followCatalog then "--fallback-track" else "--track") cfg.tracks
 ++ repeat "--broadcast" cfg.broadcasts
 ++ repeat "--include" cfg.include

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -88,6 +89,11 @@ func StartPublisher(ctx context.Context, relay *Relay, broadcast string, logf Lo
 
 // Stop ends ffmpeg, then the publisher (SIGINT).
 func (p *Publisher) Stop() error { return p.halt(false) }
+
+// Pause stops the encoder (SIGSTOP) and leaves the publisher connected: the
+// relay goes on announcing a broadcast in which nothing new arrives. Kill
+// still ends both.
+func (p *Publisher) Pause() error { return p.ffmpeg.cmd.Process.Signal(syscall.SIGSTOP) }
 
 // Kill ends both with SIGKILL.
 func (p *Publisher) Kill() error { return p.halt(true) }

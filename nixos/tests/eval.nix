@@ -37,6 +37,7 @@ let
     tracks = [ "video0.m4s" ];
     followCatalog = false;
     outputDir = "/tank/every-channel/archive";
+    metricsListen = "127.0.0.1:9464";
     extraArgs = [ "--announce-wait" "1m" ];
   };
 
@@ -81,6 +82,8 @@ let
     "override reaches the supervisor" = hasPair custom.unitArgs "--relay-url-override" "https://203.0.113.7:443/anon";
     "null directory disables it" = hasPair custom.unitArgs "--directory" "";
     "static broadcasts passed" = hasPair custom.unitArgs "--broadcast" "it's/odd name";
+    "metrics listen address passed only when set" =
+      hasPair custom.unitArgs "--metrics-listen" "127.0.0.1:9464" && !(has plain.unitArgs "--metrics-listen");
     "tls flag passed" = has custom.unitArgs "--tls-disable-verify" && !(has plain.unitArgs "--tls-disable-verify");
     "extra args last" = builtins.elemAt custom.unitArgs (builtins.length custom.unitArgs - 1) == "1m";
     "assertions hold for both configurations" = assertionsHold plain && assertionsHold custom;

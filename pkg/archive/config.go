@@ -49,6 +49,9 @@ type Config struct {
 	// OnStatus, when set, is called with the worker's Status every few seconds
 	// (wt-archive feeds it to systemd's sd_notify STATUS= and watchdog).
 	OnStatus func(Status)
+	// Observer, when set, is told of every group, gap, reconnect and
+	// announcement as it happens (the metrics of --metrics-listen).
+	Observer Observer
 
 	Logger *slog.Logger
 }

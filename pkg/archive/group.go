@@ -88,6 +88,7 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 	if err := record.FormatLimits().Check(&h); err != nil {
 		return lost(record.GapTooLarge, err)
 	}
+	committing := time.Now()
 	stored, err := gw.Commit(h)
 	if err != nil {
 		return ts.storeFailed(ctx, track, h.Group, err)
@@ -95,7 +96,7 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 	// Per-group timings for scripts/bench-relay.sh (receive-to-durable latency).
 	ts.w.log.Debug("group durable", "track", track, "group", h.Group, "bytes", h.Size,
 		"first_byte_unix_us", opened.UnixMicro(), "last_byte_unix_us", ended.UnixMicro(), "durable_unix_us", time.Now().UnixMicro())
-	ts.w.status.stored(h, stored)
+	ts.w.status.stored(h, stored, time.Since(committing))
 	if first != nil {
 		ts.catalog(ctx, first.Bytes(), catalogs)
 	}
@@ -111,6 +112,7 @@ func (ts *trackSet) storeFailed(ctx context.Context, track string, seq uint64, e
 		return ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{{seq, seq, record.GapDisconnected}})
 	}
 	ts.w.log.Error("group not archived: store failed", "track", track, "group", seq, "err", err)
+	ts.w.status.storeFailed(track)
 	_ = ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{{seq, seq, record.GapStoreFailed}})
 	if !errors.Is(err, errStore) {
 		err = fmt.Errorf("%w: %w", errStore, err)
@@ -169,9 +171,10 @@ func (ts *trackSet) recordGaps(ctx context.Context, track string, gaps []seqRang
 			First: g.first, Last: g.last, Reason: g.reason, ReceivedUnixMs: time.Now().UnixMilli(),
 		}
 		if err := ts.w.sink.Gap(ctx, h); err != nil {
+			ts.w.status.storeFailed(track)
 			return fmt.Errorf("%w: gap record: %w", errStore, err)
 		}
-		ts.w.status.gap()
+		ts.w.status.gap(h)
 		ts.w.log.Warn("gap", "track", track, "first", g.first, "last", g.last, "reason", g.reason)
 	}
 	return nil

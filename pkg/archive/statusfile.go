@@ -12,15 +12,20 @@ import (
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
-// statusTracker keeps a worker's Status and writes it to the status file.
+// statusTracker keeps a worker's Status, writes it to the status file and
+// passes every event on to the Observer: the one place a worker reports to.
 type statusTracker struct {
-	mu sync.Mutex
-	s  Status
+	mu  sync.Mutex
+	s   Status
+	obs Observer
 }
 
-func newStatusTracker(broadcast, relay string, pid int) *statusTracker {
+func newStatusTracker(broadcast, relay string, pid int, obs Observer) *statusTracker {
 	now := time.Now().UnixMilli()
-	return &statusTracker{s: Status{Broadcast: broadcast, Relay: relay, State: "connecting", StartedUnixMs: now, UpdatedUnixMs: now, PID: pid}}
+	if obs == nil {
+		obs = noObserver{}
+	}
+	return &statusTracker{obs: obs, s: Status{Broadcast: broadcast, Relay: relay, State: "connecting", StartedUnixMs: now, UpdatedUnixMs: now, PID: pid}}
 }
 
 func (t *statusTracker) update(f func(*Status)) {
@@ -40,10 +45,24 @@ func (t *statusTracker) setState(state string, err error) {
 
 func (t *statusTracker) setVersion(v string)       { t.update(func(s *Status) { s.Version = v }) }
 func (t *statusTracker) setTracks(tracks []string) { t.update(func(s *Status) { s.Tracks = tracks }) }
-func (t *statusTracker) gap()                      { t.update(func(s *Status) { s.Gaps++ }) }
-func (t *statusTracker) reconnected()              { t.update(func(s *Status) { s.Reconnects++ }) }
 
-func (t *statusTracker) stored(h record.Header, st Stored) {
+func (t *statusTracker) gap(g record.Header) {
+	t.update(func(s *Status) { s.Gaps++ })
+	t.obs.Gap(g.Broadcast, g.Track, g.Reason, g.Last-g.First+1)
+}
+
+func (t *statusTracker) reconnected() {
+	t.update(func(s *Status) { s.Reconnects++ })
+	t.obs.Reconnected(t.s.Broadcast)
+}
+
+func (t *statusTracker) announced(yes bool)       { t.obs.Announced(t.s.Broadcast, yes) }
+func (t *statusTracker) storeFailed(track string) { t.obs.StoreFailed(t.s.Broadcast, track) }
+func (t *statusTracker) stopped()                 { t.obs.Stopped(t.s.Broadcast) }
+
+// stored counts a durable group; commit is how long the sink took to commit it.
+func (t *statusTracker) stored(h record.Header, st Stored, commit time.Duration) {
+	t.obs.GroupStored(h.Broadcast, h.Track, h.Size, commit)
 	t.update(func(s *Status) {
 		s.Groups++
 		s.Bytes += h.Size

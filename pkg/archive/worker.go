@@ -66,6 +66,7 @@ func Follow(ctx context.Context, cfg Config, sink Sink) error {
 	w := newWorker(cfg, sink)
 	stopStatus := w.status.run(ctx, cfg.StatusFile, cfg.OnStatus, w.log)
 	defer stopStatus()
+	defer w.status.stopped()
 
 	failures := 0
 	for {
@@ -149,7 +150,7 @@ func newWorker(cfg Config, sink Sink) *worker {
 		cfg:      cfg,
 		sink:     sink,
 		log:      log,
-		status:   newStatusTracker(cfg.Broadcast, moq.RedactURL(cfg.RelayURL), os.Getpid()),
+		status:   newStatusTracker(cfg.Broadcast, moq.RedactURL(cfg.RelayURL), os.Getpid(), cfg.Observer),
 		trackers: map[string]*gapTracker{},
 	}
 }
@@ -213,6 +214,7 @@ func (w *worker) awaitBroadcast(ctx context.Context, sess moq.Session) (<-chan s
 		if err != nil {
 			anns.Close()
 			if ctx.Err() == nil && wait.Err() != nil {
+				w.status.announced(false)
 				return nil, fmt.Errorf("%w within %s", errNotAnnounced, w.cfg.AnnounceWait)
 			}
 			return nil, fmt.Errorf("announcements: %w", err)
@@ -221,12 +223,17 @@ func (w *worker) awaitBroadcast(ctx context.Context, sess moq.Session) (<-chan s
 			break
 		}
 	}
+	w.status.announced(true)
 	go func() {
 		defer close(ended)
 		defer anns.Close()
 		for {
 			a, err := anns.Next(ctx)
-			if err != nil || (a.Broadcast == w.cfg.Broadcast && !a.Active) {
+			if err != nil {
+				return
+			}
+			if a.Broadcast == w.cfg.Broadcast && !a.Active {
+				w.status.announced(false)
 				return
 			}
 		}

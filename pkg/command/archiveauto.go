@@ -83,7 +83,7 @@ func runArchiveWorker(c *cli.Context) error {
 		return withExit(ExitConfig, fmt.Errorf("locating ec-node: %w", err))
 	}
 	argv := append([]string{exe, "wt-archive", "--url", env.RelayURL, "--name", env.Broadcast,
-		"--status-file", env.StatusFile}, c.Args().Slice()...)
+		"--status-file", env.StatusFile, "--metrics-file", supervise.MetricsFile(env.StatusFile)}, c.Args().Slice()...)
 	// Exec keeps the PID, so systemd supervises wt-archive itself.
 	return withExit(ExitConfig, fmt.Errorf("exec wt-archive: %w", syscall.Exec(exe, argv, os.Environ())))
 }
@@ -113,6 +113,7 @@ func archiveAutoFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "grace", Value: supervise.DefaultGrace, Usage: "stop a worker once its broadcast has been missing this long"},
 		&cli.DurationFlag{Name: "stale", Value: supervise.DefaultStaleAfter, Usage: "log a worker as stalled after this long without a group"},
 		&cli.DurationFlag{Name: "timeout", Value: discover.DefaultFetchTimeout, Usage: "give up on one directory fetch after this long"},
+		metricsListenFlag,
 	}
 }
 
@@ -128,7 +129,11 @@ func runArchiveAuto(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	runner, err := archiveRunner(c, log)
+	obs, err := archiveAutoMetrics(c, log, c.String("status-dir"))
+	if err != nil {
+		return err
+	}
+	runner, err := archiveRunner(c, log, obs)
 	if err != nil {
 		return err
 	}
@@ -195,8 +200,9 @@ func superviseConfig(c *cli.Context, log *slog.Logger) (supervise.Config, error)
 	return cfg, nil
 }
 
-// archiveRunner builds the worker runner of --mode.
-func archiveRunner(c *cli.Context, log *slog.Logger) (supervise.Runner, error) {
+// archiveRunner builds the worker runner of --mode. In-process workers report
+// to obs (may be nil); in --mode systemd they are other processes.
+func archiveRunner(c *cli.Context, log *slog.Logger, obs archive.Observer) (supervise.Runner, error) {
 	switch c.String("mode") {
 	case systemd.ModeSystemd:
 		if err := safefs.MkdirAll(c.String("env-dir"), 0o750); err != nil {
@@ -205,7 +211,7 @@ func archiveRunner(c *cli.Context, log *slog.Logger) (supervise.Runner, error) {
 		return &supervise.Systemd{Ctl: systemd.Systemctl{Path: c.String("systemctl")},
 			EnvDir: c.String("env-dir"), StatusDir: c.String("status-dir"), Logger: log}, nil
 	case systemd.ModeInProcess:
-		work, err := inProcessWork(c, log)
+		work, err := inProcessWork(c, log, obs)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +223,7 @@ func archiveRunner(c *cli.Context, log *slog.Logger) (supervise.Runner, error) {
 
 // inProcessWork opens the store once and returns the worker body: archive.Run
 // with the worker flags.
-func inProcessWork(c *cli.Context, log *slog.Logger) (supervise.WorkFunc, error) {
+func inProcessWork(c *cli.Context, log *slog.Logger, obs archive.Observer) (supervise.WorkFunc, error) {
 	for _, f := range []string{"output-dir", "manifest-dir"} {
 		if c.String(f) == "" {
 			return nil, configErrorf("--%s is required in --mode %s", f, systemd.ModeInProcess)
@@ -234,7 +240,7 @@ func inProcessWork(c *cli.Context, log *slog.Logger) (supervise.WorkFunc, error)
 	if err := safefs.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
 		return nil, configErrorf("--manifest-dir: %w", err)
 	}
-	base.Store, base.ManifestDir = store, c.String("manifest-dir")
+	base.Store, base.ManifestDir, base.Observer = store, c.String("manifest-dir"), obs
 	return func(ctx context.Context, w supervise.Worker, statusFile string) error {
 		cfg := base
 		cfg.RelayURL, cfg.Broadcast, cfg.StatusFile = w.RelayURL, w.Broadcast, statusFile

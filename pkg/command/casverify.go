@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/cas"
@@ -57,8 +54,10 @@ func runCASVerify(c *cli.Context) error {
 		return err
 	}
 	opts := cas.VerifyOptions{Workers: workers}
+	var bar *progressBar
 	if showProgress {
-		opts.Progress = func(p cas.VerifyProgress) { printProgress(std.Stderr, p) }
+		bar = newProgressBar(std.Stderr)
+		opts.Progress = func(p cas.VerifyProgress) { verifyProgress(bar, p) }
 	}
 	var (
 		seenMu sync.Mutex
@@ -75,8 +74,8 @@ func runCASVerify(c *cli.Context) error {
 	}
 
 	report, err := cas.Verify(c.Context, c.String("root"), opts)
-	if showProgress {
-		fmt.Fprint(std.Stderr, "\r\033[K")
+	if bar != nil {
+		bar.clear()
 	}
 	if err != nil {
 		return withExit(ExitIOErr, err)
@@ -192,29 +191,13 @@ func summaryLine(r *cas.VerifyReport) string {
 		r.Corrupt, r.Unreadable, r.Stray, r.Temp)
 }
 
-func printProgress(w io.Writer, p cas.VerifyProgress) {
-	pct := 0.0
+// verifyProgress draws a Verify snapshot. Object ids are uniform, so the
+// fraction of shard directories walked estimates the fraction done.
+func verifyProgress(bar *progressBar, p cas.VerifyProgress) {
+	done := 0.0
 	if p.ShardsTotal > 0 {
-		pct = 100 * float64(p.ShardsWalked) / float64(p.ShardsTotal)
+		done = float64(p.ShardsWalked) / float64(p.ShardsTotal)
 	}
-	fmt.Fprintf(w, "\r\033[K%3.0f%%  %d objects  %.1f MiB  %s", pct, p.Objects, float64(p.Bytes)/(1<<20),
-		p.Elapsed.Round(time.Second))
-}
-
-func progressWanted(mode string, stderr io.Writer) (bool, error) {
-	switch mode {
-	case "always":
-		return true, nil
-	case "never":
-		return false, nil
-	case "auto":
-		f, ok := stderr.(*os.File)
-		if !ok {
-			return false, nil
-		}
-		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-		return err == nil, nil
-	default:
-		return false, usageErrorf("--progress: want auto, always or never, got %q", mode)
-	}
+	rate := float64(p.Bytes) / max(p.Elapsed.Seconds(), 1e-9) / (1 << 20)
+	bar.draw(done, fmt.Sprintf("%d objects  %.1f MiB  %.0f MiB/s%s", p.Objects, float64(p.Bytes)/(1<<20), rate, eta(p.Elapsed, done)))
 }

@@ -93,19 +93,22 @@ func runExport(c *cli.Context) error {
 		PerTrack: c.Bool("per-track"), SingleFile: c.Bool("single-file") || toStdout,
 		SkipCorrupt: c.Bool("skip-corrupt"),
 	}
+	var bar *progressBar
 	if showProgress {
+		bar = newProgressBar(std.Stderr)
 		var last time.Time
 		opts.Progress = func(p export.Progress) {
 			if now := time.Now(); now.Sub(last) > 100*time.Millisecond || p.Groups == p.GroupsTotal {
 				last = now
-				fmt.Fprintf(std.Stderr, "\r\033[Kexport: %d/%d groups  %.1f MiB", p.Groups, p.GroupsTotal, float64(p.Bytes)/(1<<20))
+				bar.draw(float64(p.Groups)/float64(max(p.GroupsTotal, 1)),
+					fmt.Sprintf("export: %d/%d groups  %.1f MiB", p.Groups, p.GroupsTotal, float64(p.Bytes)/(1<<20)))
 			}
 		}
 	}
 	out := &outputFiles{base: c.String("output"), stdout: std.Stdout}
 	rep, err := export.Export(c.Context, opts, out.open)
-	if showProgress {
-		fmt.Fprint(std.Stderr, "\r\033[K")
+	if bar != nil {
+		bar.clear()
 	}
 	for _, why := range rep.NotExported {
 		fmt.Fprintf(std.Stderr, "export: not exported: %s\n", why)

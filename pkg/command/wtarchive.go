@@ -41,6 +41,8 @@ EXIT STATUS
 			&cli.StringFlag{Name: "manifest-dir", Usage: "manifest root", EnvVars: []string{"EC_MANIFEST_DIR"}},
 			&cli.StringFlag{Name: "status-file", Usage: "write the worker's status JSON here every few seconds (read by archive-status)", EnvVars: []string{"EC_STATUS_FILE"}},
 			maxAttemptsFlag,
+			metricsListenFlag,
+			metricsFileFlag,
 		}, workerFlags(), tlsFlags()),
 		Action: runWTArchive,
 	}
@@ -90,6 +92,9 @@ func runWTArchive(c *cli.Context) error {
 	cfg.Store, cfg.ManifestDir = store, c.String("manifest-dir")
 	cfg.StatusFile, cfg.MaxAttempts = c.String("status-file"), c.Int("max-attempts")
 	cfg.OnStatus = systemdNotifier(log)
+	if err := wtArchiveMetrics(c, log, &cfg); err != nil {
+		return err
+	}
 	err = archive.Run(c.Context, cfg)
 	return archiveExit(err)
 }

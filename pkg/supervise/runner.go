@@ -7,6 +7,7 @@ package supervise
 import (
 	"context"
 	"path/filepath"
+	"strings"
 )
 
 // Worker is one archive worker.
@@ -44,4 +45,10 @@ type Runner interface {
 // StatusFile is where the worker of instance writes its archive.Status.
 func StatusFile(statusDir, instance string) string {
 	return filepath.Join(statusDir, instance+".json")
+}
+
+// MetricsFile is where a worker in another process writes its metrics for the
+// supervisor to serve (docs/metrics.md): beside its status file.
+func MetricsFile(statusFile string) string {
+	return strings.TrimSuffix(statusFile, ".json") + ".prom"
 }

@@ -66,6 +66,7 @@ func removeStatus(statusDir, instance string) {
 	}
 	// A file that cannot be removed shows as "stopped" in archive-status.
 	_ = os.Remove(StatusFile(statusDir, instance))
+	_ = os.Remove(MetricsFile(StatusFile(statusDir, instance)))
 }
 
 // checkLiveness logs workers that became stale or recovered and returns how
