@@ -180,10 +180,24 @@ func (p *autoProcess) logText() string {
 	return p.log.String()
 }
 
+// statusView is where `ec-node archive-status` reads the workers' status files:
+// a directory, and the command that runs archive-status (nil: the built binary
+// here; the systemd test runs it inside its private mount namespace).
+type statusView struct {
+	dir     string
+	command func(args ...string) *exec.Cmd
+}
+
 // groups returns groups archived per broadcast, from `ec-node archive-status --json`.
-func groupsByBroadcast(t *testing.T, statusDir string) map[string]int64 {
+func groupsByBroadcast(t *testing.T, v statusView) map[string]int64 {
 	t.Helper()
-	cmd := exec.Command(buildBinary(t, "ec-node"), "archive-status", "--status-dir", statusDir, "--json", "--stale", "1h")
+	args := []string{"archive-status", "--status-dir", v.dir, "--json", "--stale", "1h"}
+	var cmd *exec.Cmd
+	if v.command != nil {
+		cmd = v.command(args...)
+	} else {
+		cmd = exec.Command(buildBinary(t, "ec-node"), args...)
+	}
 	out, _ := cmd.Output() // a non-zero exit only means stale or none yet
 	groups := map[string]int64{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -218,10 +232,10 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 
 // archiving waits until exactly the given broadcasts have workers and each has
 // archived more than the given number of groups.
-func archiving(t *testing.T, statusDir string, want map[string]int64) {
+func archiving(t *testing.T, v statusView, want map[string]int64) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("workers archiving %v", want), 60*time.Second, func() (bool, string) {
-		got := groupsByBroadcast(t, statusDir)
+		got := groupsByBroadcast(t, v)
 		if len(got) != len(want) {
 			return false, fmt.Sprint(got)
 		}
@@ -247,7 +261,7 @@ func TestArchiveAutoFollowsDirectory(t *testing.T) {
 	}
 	dir.set("../escape", url) // hostile entry: skipped with a warning
 	auto := startArchiveAuto(t, "--directory", dir.URL)
-	archiving(t, auto.statusDir, map[string]int64{"e2e-a": 2, "e2e-b": 2})
+	archiving(t, statusView{dir: auto.statusDir}, map[string]int64{"e2e-a": 2, "e2e-b": 2})
 	if !strings.Contains(auto.logText(), "skipping entry") {
 		t.Error("no warning about the hostile directory entry")
 	}
@@ -255,14 +269,14 @@ func TestArchiveAutoFollowsDirectory(t *testing.T) {
 	dir.set("e2e-b", "")
 	f.publish("e2e-c")
 	dir.set("e2e-c", url)
-	archiving(t, auto.statusDir, map[string]int64{"e2e-a": 2, "e2e-c": 2})
+	archiving(t, statusView{dir: auto.statusDir}, map[string]int64{"e2e-a": 2, "e2e-c": 2})
 	if !strings.Contains(auto.logText(), `msg="stopping worker" broadcast=e2e-b`) {
 		t.Error("no log of e2e-b's worker being stopped")
 	}
 
-	before := groupsByBroadcast(t, auto.statusDir)
+	before := groupsByBroadcast(t, statusView{dir: auto.statusDir})
 	f.restartRelay()
-	archiving(t, auto.statusDir, map[string]int64{"e2e-a": before["e2e-a"] + 3, "e2e-c": before["e2e-c"] + 3})
+	archiving(t, statusView{dir: auto.statusDir}, map[string]int64{"e2e-a": before["e2e-a"] + 3, "e2e-c": before["e2e-c"] + 3})
 }
 
 // TestArchiveAutoFollowsAnnouncements: the same driven by the relay's own
@@ -272,13 +286,13 @@ func TestArchiveAutoFollowsAnnouncements(t *testing.T) {
 	f.publish("e2e-a")
 	f.publish("e2e-b")
 	auto := startArchiveAuto(t, "--directory", "", "--relay-announce", f.relay.URL("anon"))
-	archiving(t, auto.statusDir, map[string]int64{"e2e-a": 2, "e2e-b": 2})
+	archiving(t, statusView{dir: auto.statusDir}, map[string]int64{"e2e-a": 2, "e2e-b": 2})
 
 	f.unpublish("e2e-b")
 	f.publish("e2e-c")
-	archiving(t, auto.statusDir, map[string]int64{"e2e-a": 2, "e2e-c": 2})
+	archiving(t, statusView{dir: auto.statusDir}, map[string]int64{"e2e-a": 2, "e2e-c": 2})
 
-	before := groupsByBroadcast(t, auto.statusDir)
+	before := groupsByBroadcast(t, statusView{dir: auto.statusDir})
 	f.restartRelay()
-	archiving(t, auto.statusDir, map[string]int64{"e2e-a": before["e2e-a"] + 3, "e2e-c": before["e2e-c"] + 3})
+	archiving(t, statusView{dir: auto.statusDir}, map[string]int64{"e2e-a": before["e2e-a"] + 3, "e2e-c": before["e2e-c"] + 3})
 }

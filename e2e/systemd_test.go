@@ -97,9 +97,6 @@ func (s *privateSystemd) systemctl(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// path is a namespace path as seen from the host.
-func (s *privateSystemd) path(p string) string { return fmt.Sprintf("/proc/%d/root%s", s.pid, p) }
-
 func (s *privateSystemd) stop() {
 	if s.pid > 0 {
 		syscallKill(s.pid) // PID 1 of the namespace: everything in it goes too
@@ -199,7 +196,13 @@ func TestSystemdModeWithRealSystemd(t *testing.T) {
 		}
 		return systemd.UnitName(systemd.Instance(key))
 	}
-	statusDir := sd.path(systemd.StatusDir)
+	// The status files are in the namespace's private /run. archive-status reads
+	// them there: reached from outside through /proc/PID/root, a magic link, the
+	// status directory would resolve to the host's own /run (safefs resolves a
+	// root's links once, and a magic link reads as "/").
+	statusDir := statusView{dir: systemd.StatusDir, command: func(args ...string) *exec.Cmd {
+		return exec.Command("nsenter", append([]string{"--target", strconv.Itoa(sd.pid), "--mount", "--", ecNode}, args...)...)
+	}}
 
 	// Type=notify: "active" means archive-auto sent READY=1.
 	waitFor(t, "supervisor active", 30*time.Second, func() (bool, string) {
