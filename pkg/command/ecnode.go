@@ -7,6 +7,7 @@ import "github.com/urfave/cli/v2"
 func ECNode() *cli.App {
 	return NewApp("ec-node", "archive MoQ broadcasts into a content-addressed store",
 		WTArchive(),
+		Replay(),
 		named("sub", MoQSub()),
 		&cli.Command{Name: "cas", Usage: "content-addressed store", Subcommands: []*cli.Command{
 			named("put", CASPut()),
