@@ -206,6 +206,7 @@ func (p *Publisher) serveSubscribe(str *h3wt.Stream, br *bufio.Reader) {
 		end := t.next
 		t.mu.Unlock()
 		s.finish(end)
+		str.CancelRead(wire.CodeCancel)
 		return
 	}
 	t.subs[s] = struct{}{}
@@ -356,8 +357,11 @@ func (s *pubSubscription) leave(err error) {
 	s.finished = true
 	s.mu.Unlock()
 	if ours {
-		// We ended it; this is the relay's FIN in reply.
+		// We ended it; this is the relay's FIN in reply. The groups still in
+		// flight are owed: wait for finish to write them before the caller
+		// cancels the subscription's context.
 		s.str.CancelRead(wire.CodeCancel)
+		<-s.gone
 		return
 	}
 	s.cancel()
