@@ -286,3 +286,113 @@ func isReset(err error, code webtransport.StreamErrorCode) bool {
 	var se *webtransport.StreamError
 	return errors.As(err, &se) && se.ErrorCode == code
 }
+
+// TestPublisherBoundedAndCancelledSubscriptions: a SUBSCRIBE with an end group
+// gets exactly its groups and then its end; a subscriber that FINs is answered
+// with our FIN.
+func TestPublisherBoundedAndCancelledSubscriptions(t *testing.T) {
+	for _, version := range allVersions {
+		t.Run(version, func(t *testing.T) {
+			v, _ := wire.ParseVersion(version)
+			seqs := make(chan uint64, 16)
+			result := make(chan error, 4)
+			s := startStandIn(t, []string{version}, func(p *moqtest.Peer) {
+				ctx := p.Session.Context()
+				if v.HasSetup() {
+					if _, err := p.ReadClientSetup(ctx); err != nil {
+						result <- err
+						return
+					}
+				}
+				go func() {
+					for {
+						str, err := p.Session.AcceptUniStream(ctx)
+						if err != nil {
+							return
+						}
+						br := bufio.NewReader(str)
+						_, _ = wire.ReadStreamType(br)
+						if hdr, err := wire.ReadGroup(br, v); err == nil {
+							seqs <- hdr.Sequence
+						}
+						_, _ = io.Copy(io.Discard, br)
+					}
+				}()
+				subscribe := func(id uint64, end wire.OptionalGroup) (*webtransport.Stream, *bufio.Reader, error) {
+					b := wire.AppendStreamType(nil, wire.StreamSubscribe)
+					b, _ = wire.Subscribe{ID: id, Broadcast: "b", Track: "t", End: end}.Append(b, v)
+					str, err := p.OpenBidi(ctx, b)
+					return str, bufio.NewReader(str), err
+				}
+				// Bounded: read responses to the FIN.
+				_, br, err := subscribe(1, wire.OptionalGroup{Seq: 6, Set: true})
+				if err != nil {
+					result <- err
+					return
+				}
+				var kinds []string
+				for {
+					resp, err := wire.ReadSubscribeResponse(br, v)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						result <- err
+						return
+					}
+					kinds = append(kinds, fmt.Sprintf("%d:%d", resp.Kind, resp.Group))
+				}
+				result <- fmt.Errorf("bounded %v", kinds)
+				// Cancelled: FIN right after subscribing; the publisher FINs too.
+				str, br, err := subscribe(2, wire.OptionalGroup{})
+				if err != nil {
+					result <- err
+					return
+				}
+				_ = str.Close()
+				_, err = io.Copy(io.Discard, br)
+				result <- fmt.Errorf("cancelled %v", err)
+				<-ctx.Done()
+			})
+			ctx := testCtx(t)
+			pub, err := moq.DialPublisher(ctx, s.URL, "b", moq.DialOptions{
+				TLS: moq.TLSOptions{Fingerprint: s.Fingerprint}, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close(ctx)
+			track, _ := pub.Track("t", moq.TrackInfo{})
+			if err := pub.WaitSubscribed(ctx, []string{"t"}); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(5); seq <= 7; seq++ {
+				if err := track.WriteGroup(ctx, moq.OutGroup{Sequence: seq, Frames: []moq.OutFrame{{Payload: []byte("f")}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := "bounded [1:0]" // lite-03/04: SUBSCRIBE_OK, then FIN
+			if v.HasTrackStream() {
+				want = fmt.Sprintf("bounded [%d:5 %d:7]", wire.ResponseStart, wire.ResponseEnd)
+			}
+			if got := (<-result).Error(); got != want {
+				t.Fatalf("%s, want %s", got, want)
+			}
+			got := []uint64{<-seqs, <-seqs}
+			if !(got[0] == 5 && got[1] == 6 || got[0] == 6 && got[1] == 5) {
+				t.Fatalf("groups %v, want 5 and 6", got)
+			}
+			if got := (<-result).Error(); got != "cancelled <nil>" {
+				t.Fatalf("%s, want the publisher's FIN", got)
+			}
+			// Only the unbounded second subscription may have got a group: the
+			// latest one, 7, which it starts with.
+			select {
+			case seq := <-seqs:
+				if seq != 7 {
+					t.Fatalf("group %d sent past the end", seq)
+				}
+			default:
+			}
+		})
+	}
+}
