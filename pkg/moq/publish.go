@@ -110,6 +110,10 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 	return p, nil
 }
 
+// withdrawDelay is how long Close waits between the end of the tracks and the
+// end of the announcement.
+const withdrawDelay = 500 * time.Millisecond
+
 // randomHop is a non-zero 62-bit origin id (0 means "unknown" to moq-net).
 func randomHop() uint64 {
 	var b [8]byte
@@ -281,6 +285,13 @@ func (p *Publisher) Close(ctx context.Context) error {
 	}
 	for _, t := range tracks {
 		t.waitDrained(ctx)
+	}
+	// The relay has every group now; its subscribers may still be receiving
+	// the last ones, and moq-net subscribers abandon the groups in flight when
+	// the announcement ends.
+	select {
+	case <-time.After(withdrawDelay):
+	case <-ctx.Done():
 	}
 	for _, a := range streams {
 		a.send(wire.AnnounceEnded)

@@ -325,7 +325,7 @@ func TestPublisherBoundedAndCancelledSubscriptions(t *testing.T) {
 					return str, bufio.NewReader(str), err
 				}
 				// Bounded: read responses to the FIN.
-				_, br, err := subscribe(1, wire.OptionalGroup{Seq: 6, Set: true})
+				bounded, br, err := subscribe(1, wire.OptionalGroup{Seq: 6, Set: true})
 				if err != nil {
 					result <- err
 					return
@@ -342,6 +342,7 @@ func TestPublisherBoundedAndCancelledSubscriptions(t *testing.T) {
 					}
 					kinds = append(kinds, fmt.Sprintf("%d:%d", resp.Kind, resp.Group))
 				}
+				_ = bounded.Close() // as the relay does once it has every group
 				result <- fmt.Errorf("bounded %v", kinds)
 				// Cancelled: FIN right after subscribing; the publisher FINs too.
 				str, br, err := subscribe(2, wire.OptionalGroup{})

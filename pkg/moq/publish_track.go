@@ -22,6 +22,10 @@ import (
 // streams without limit.
 const maxInFlight = 64
 
+// endAckTimeout bounds how long an ended subscription waits for the relay to
+// close its side, its sign that the last groups arrived.
+const endAckTimeout = 2 * time.Second
+
 // Track is one published track. Its groups are written with WriteGroup, in
 // publishing order; Close ends it.
 type Track struct {
@@ -153,6 +157,7 @@ type pubSubscription struct {
 	slots  chan struct{} // one token per group stream in flight
 	wg     sync.WaitGroup
 	gone   chan struct{} // closed when the subscription is over
+	peer   chan struct{} // closed when the relay closed its side
 
 	mu       sync.Mutex // guards the fields below and writes on str
 	prio     uint8
@@ -186,7 +191,7 @@ func (p *Publisher) serveSubscribe(str *h3wt.Stream, br *bufio.Reader) {
 	}
 	ctx, cancel := context.WithCancel(p.ctx)
 	s := &pubSubscription{t: t, id: req.ID, str: str, ctx: ctx, cancel: cancel,
-		slots: make(chan struct{}, maxInFlight), gone: make(chan struct{}),
+		slots: make(chan struct{}, maxInFlight), gone: make(chan struct{}), peer: make(chan struct{}),
 		prio: req.Priority, start: req.Start, end: req.End}
 	defer cancel()
 	p.log.Info("relay subscribed", "track", t.name, "id", req.ID, "priority", req.Priority,
@@ -205,6 +210,7 @@ func (p *Publisher) serveSubscribe(str *h3wt.Stream, br *bufio.Reader) {
 	if t.closed {
 		end := t.next
 		t.mu.Unlock()
+		close(s.peer) // nothing was sent: no need to wait for the relay
 		s.finish(end)
 		str.CancelRead(wire.CodeCancel)
 		return
@@ -344,6 +350,14 @@ func (s *pubSubscription) finish(end uint64) {
 	s.mu.Unlock()
 	s.wg.Wait()
 	_ = s.str.Close()
+	// The relay closes its side once it has every group it is owed (moq-net
+	// waits for the tail of the track). Closing the session before then
+	// would discard group data still in flight, so Close waits for this.
+	select {
+	case <-s.peer:
+	case <-s.ctx.Done():
+	case <-time.After(endAckTimeout):
+	}
 	s.t.remove(s)
 	s.t.p.log.Info("subscription ended", "track", s.t.name, "id", s.id, "end_group", end)
 	close(s.gone)
@@ -352,6 +366,7 @@ func (s *pubSubscription) finish(end uint64) {
 // leave handles the subscriber closing its side: a FIN unsubscribes (we
 // answer with our FIN), a reset aborts. Groups still in flight are cancelled.
 func (s *pubSubscription) leave(err error) {
+	close(s.peer)
 	s.mu.Lock()
 	ours := s.finished
 	s.finished = true
