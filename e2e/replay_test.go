@@ -25,9 +25,16 @@ import (
 )
 
 // replayWindow is how long the live broadcast is archived before it is
-// replayed (the issue asks for ~30 s; 10 s keeps the three versions under two
-// minutes and still spans ten video groups and ~470 audio groups).
-const replayWindow = 10 * time.Second
+// replayed. The issue asks for ~30 s; the default 10 s keeps the three
+// versions near a minute and still spans nine whole groups of each track
+// (moq-cli cuts about one group per second of media). EC_REPLAY_WINDOW=30s
+// runs the full length.
+var replayWindow = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("EC_REPLAY_WINDOW")); err == nil && d > 0 {
+		return d
+	}
+	return 10 * time.Second
+}()
 
 // TestReplayRoundTripRealPeers archives a live moq-cli broadcast from the real
 // moq-relay, replays it into the same relay under a new name at --speed 1,
