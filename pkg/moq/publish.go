@@ -40,8 +40,7 @@ type Publisher struct {
 	mu        sync.Mutex
 	tracks    map[string]*Track
 	announces map[*announceStream]struct{}
-	announced bool // Announce was called and Close was not
-	nextSub   uint64
+	announced bool          // Announce was called and Close was not
 	subWake   chan struct{} // closed and replaced when a subscription starts
 	err       error
 	done      chan struct{}
