@@ -291,6 +291,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	select {
 	case <-time.After(withdrawDelay):
 	case <-ctx.Done():
+	case <-p.ctx.Done(): // the session is gone already
 	}
 	for _, a := range streams {
 		a.send(wire.AnnounceEnded)

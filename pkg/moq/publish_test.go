@@ -318,6 +318,25 @@ func TestPublisherBoundedAndCancelledSubscriptions(t *testing.T) {
 						_, _ = io.Copy(io.Discard, br)
 					}
 				}()
+				// Like the relay: subscribe only once the broadcast is announced.
+				b := wire.AppendStreamType(nil, wire.StreamAnnounce)
+				b, _ = wire.AnnouncePlease{}.Append(b, v)
+				ann, err := p.OpenBidi(ctx, b)
+				if err != nil {
+					result <- err
+					return
+				}
+				ar := bufio.NewReader(ann)
+				if v.HasAnnounceOK() {
+					if _, err := wire.ReadAnnounceOK(ar, v); err != nil {
+						result <- err
+						return
+					}
+				}
+				if _, err := wire.ReadAnnounce(ar, v); err != nil {
+					result <- err
+					return
+				}
 				subscribe := func(id uint64, end wire.OptionalGroup) (*webtransport.Stream, *bufio.Reader, error) {
 					b := wire.AppendStreamType(nil, wire.StreamSubscribe)
 					b, _ = wire.Subscribe{ID: id, Broadcast: "b", Track: "t", End: end}.Append(b, v)
@@ -363,6 +382,9 @@ func TestPublisherBoundedAndCancelledSubscriptions(t *testing.T) {
 			}
 			defer pub.Close(ctx)
 			track, _ := pub.Track("t", moq.TrackInfo{})
+			if err := pub.Announce(); err != nil {
+				t.Fatal(err)
+			}
 			if err := pub.WaitSubscribed(ctx, []string{"t"}); err != nil {
 				t.Fatal(err)
 			}
