@@ -149,8 +149,8 @@ func (a *Archive) PlanRange(r Range) (*Plan, error) {
 		seen[track] = map[[2]string]bool{}
 		for _, e := range a.Tracks[track] {
 			if track == catalog.TrackName && e.Kind == record.KindGroup && e.ReceivedUnixMs < from &&
-				(inForce == nil || e.ReceivedUnixMs >= inForce.at) {
-				inForce = &item{at: from, entry: e}
+				(inForce == nil || e.ReceivedUnixMs >= inForce.entry.ReceivedUnixMs) {
+				inForce = &item{at: from, entry: e} // published at the start, whenever received
 			}
 			if e.ReceivedUnixMs < from || e.ReceivedUnixMs > to {
 				continue
@@ -194,17 +194,6 @@ func (a *Archive) PlanRange(r Range) (*Plan, error) {
 	}
 	slices.SortStableFunc(p.Tracks, func(x, y string) int { return cmp.Compare(order[x], order[y]) })
 	return p, nil
-}
-
-// FirstCatalog is the first catalog group the plan publishes: the catalog in
-// force when the replay starts.
-func (p *Plan) FirstCatalog() (manifest.Entry, bool) {
-	for _, it := range p.items {
-		if it.entry.Track == catalog.TrackName {
-			return it.entry, true
-		}
-	}
-	return manifest.Entry{}, false
 }
 
 // trackOrder lists the archived tracks, the catalog first, then by name.

@@ -53,7 +53,7 @@ type Options struct {
 	// SkipCorrupt turns an object that is missing or does not hash to its id
 	// into a gap (logged) instead of an error.
 	SkipCorrupt bool
-	// WaitSubscribers holds the clock, after the catalog is published, until
+	// WaitSubscribers holds the clock, after the first catalog group is published, until
 	// every media track of the catalog has a subscriber, at most this long
 	// (0: start at once). A relay subscribes only on demand, so groups
 	// published before then reach nobody.
@@ -213,8 +213,11 @@ func (r *runner) run() error {
 		if pass > 0 {
 			r.log.Info("replay: restarting at the range start", "pass", pass+1)
 		}
-		for _, it := range r.plan.items {
-			if !waited && it.entry.Track != catalog.TrackName {
+		for i, it := range r.plan.items {
+			// The wait comes right after the first catalog group: a subscriber
+			// needs it to find the tracks, and everything after it (catalog
+			// updates too) would reach nobody before the subscriptions exist.
+			if !waited && i > 0 {
 				waited = true
 				if err := r.waitSubscribers(it); err != nil {
 					return err
@@ -234,9 +237,9 @@ func (r *runner) waitSubscribers(next item) error {
 	if r.opts.WaitSubscribers <= 0 {
 		return nil
 	}
-	e, ok := r.plan.FirstCatalog()
-	if !ok {
-		return nil
+	e := r.plan.items[0].entry
+	if e.Track != catalog.TrackName {
+		return nil // no catalog first: nothing tells a subscriber the tracks
 	}
 	frames, err := ReadGroup(r.ctx, r.store, r.opts.StoreRoot, e)
 	if err != nil || len(frames) == 0 {

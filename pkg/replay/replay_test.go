@@ -29,6 +29,7 @@ type fakeSink struct {
 	closed    map[string]bool
 	announced bool
 	waitedFor []string
+	waitedAt  int // groups published when WaitSubscribed was called
 	stopAfter int // cancel after this many groups (0: never)
 	cancel    context.CancelFunc
 }
@@ -52,7 +53,9 @@ func (s *fakeSink) Track(name string, info moq.TrackInfo) (replay.TrackSink, err
 func (s *fakeSink) Announce() error { s.announced = true; return nil }
 
 func (s *fakeSink) WaitSubscribed(_ context.Context, tracks []string) error {
-	s.waitedFor = tracks
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waitedFor, s.waitedAt = tracks, len(s.published)
 	return nil
 }
 
@@ -130,6 +133,9 @@ const catalogJSON = `{"video":{"renditions":{"v":{"codec":"avc1","container":{"k
 
 func (f *archiveFixture) standard() {
 	f.group("catalog.json", 0, 1000, catalogJSON)
+	// A publisher updates its catalog right after the first one (moq-cli does):
+	// the update must come after the wait for subscribers, or it reaches nobody.
+	f.group("catalog.json", 1, 1003, catalogJSON+" ")
 	f.group("v", 10, 1100, "key", "p1", "p2")
 	f.group("a", 3, 1120, "aac")
 	f.group("a", 4, 1140, "aac2")
@@ -171,8 +177,8 @@ func TestReplayPublishesArchiveInOrder(t *testing.T) {
 	f := newFixture(t)
 	f.standard()
 	p := f.plan(replay.Range{})
-	if p.Gaps != 1 || p.Groups != 5 {
-		t.Fatalf("plan: %d groups, %d gaps; want 5, 1", p.Groups, p.Gaps)
+	if p.Gaps != 1 || p.Groups != 6 {
+		t.Fatalf("plan: %d groups, %d gaps; want 6, 1", p.Groups, p.Gaps)
 	}
 	sink := newFakeSink()
 	stats, err := f.run(context.Background(), p, sink, replay.Options{Speed: 0, WaitSubscribers: time.Second})
@@ -180,15 +186,16 @@ func TestReplayPublishesArchiveInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Original sequences (the gap 11-12 stays a gap), original frame boundaries.
-	want := []string{"catalog.json#0:" + catalogJSON, "v#10:key|p1|p2", "a#3:aac", "a#4:aac2", "v#13:key2"}
+	want := []string{"catalog.json#0:" + catalogJSON, "catalog.json#1:" + catalogJSON + " ", "v#10:key|p1|p2", "a#3:aac", "a#4:aac2", "v#13:key2"}
 	if got := summary(sink.published); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("published\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if stats.Groups != 5 || stats.Passes != 1 || !sink.announced {
+	if stats.Groups != 6 || stats.Passes != 1 || !sink.announced {
 		t.Fatalf("stats %+v, announced %v", stats, sink.announced)
 	}
-	if strings.Join(sink.waitedFor, ",") != "v" {
-		t.Fatalf("waited for %v, want the catalog's archived media track v", sink.waitedFor)
+	if strings.Join(sink.waitedFor, ",") != "v" || sink.waitedAt != 1 {
+		t.Fatalf("waited for %v after %d groups, want the catalog's archived media track v after the catalog",
+			sink.waitedFor, sink.waitedAt)
 	}
 	for _, tr := range []string{"catalog.json", "v", "a"} {
 		if !sink.closed[tr] {
@@ -197,7 +204,7 @@ func TestReplayPublishesArchiveInOrder(t *testing.T) {
 	}
 	// Without lite-05 timestamps in the archive, frames carry the received
 	// time since the start, in the default timescale (ms).
-	if ts := sink.published[4].group.Frames[0].Timestamp; ts != 1100 || sink.infos["v"].Timescale != 1000 {
+	if ts := sink.published[5].group.Frames[0].Timestamp; ts != 1100 || sink.infos["v"].Timescale != 1000 {
 		t.Fatalf("derived timestamp %d (timescale %d), want 1100 (1000)", ts, sink.infos["v"].Timescale)
 	}
 }
@@ -211,9 +218,9 @@ func TestReplayRangeStartsWithCatalogInForce(t *testing.T) {
 		want []string
 	}{
 		{"by time", replay.Range{From: time.UnixMilli(1130), To: time.UnixMilli(2100)},
-			[]string{"catalog.json#0", "a#4", "v#13"}},
+			[]string{"catalog.json#1", "a#4", "v#13"}},
 		{"by groups", replay.Range{ByGroups: true, Track: "a", First: 3, Last: 3},
-			[]string{"catalog.json#0", "a#3"}},
+			[]string{"catalog.json#1", "a#3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := newFakeSink()
