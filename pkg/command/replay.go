@@ -49,7 +49,7 @@ EXIT STATUS
 			&cli.StringFlag{Name: "speed", Value: "1", Usage: "1: original timing; N: N times faster; max: as fast as the relay takes"},
 			&cli.BoolFlag{Name: "loop", Usage: "restart at the range start, with sequence numbers and timestamps continuing, until stopped"},
 			&cli.BoolFlag{Name: "skip-corrupt", Usage: "turn a missing or corrupt object into a gap (logged) instead of stopping"},
-			&cli.DurationFlag{Name: "wait-subscribers", Usage: "after publishing the catalog, hold the clock until every media track has a subscriber, at most this long"},
+			&cli.DurationFlag{Name: "wait-subscribers", Usage: "after publishing the first catalog group, hold the clock until every track it names has a subscriber, at most this long"},
 		}, tlsFlags()),
 		Action: runReplay,
 	}
