@@ -236,10 +236,28 @@ func compareArchives(t *testing.T, store *cas.Local, mdir, original, replayed st
 				track, len(orig), missing, wrong, extra)
 		}
 		t.Logf("%s: %d groups replayed, each the original object", track, len(got))
-		for _, e := range readManifest(t, mdir, replayed, track) {
-			if e.Kind == record.KindGap && (e.Reason != record.GapDisconnected || e.First <= maxKey(got)) {
-				t.Errorf("%s: unexpected gap in the replay's archive: %+v", track, e.Header)
+		for _, e := range readManifest(t, mdir, original, track) {
+			if e.Kind == record.KindGap {
+				t.Logf("%s: the original archive has a gap %d-%d (%s)", track, e.First, e.Last, e.Reason)
 			}
+		}
+		// The replay's archive may only have gaps where the original has no
+		// group (the sequence skips them, so wt-archive records them as skipped),
+		// and the group in flight when it was stopped.
+		for _, e := range readManifest(t, mdir, replayed, track) {
+			if e.Kind != record.KindGap {
+				continue
+			}
+			if e.Reason == record.GapDisconnected && e.First > maxKey(got) {
+				continue
+			}
+			for seq := e.First; seq <= e.Last; seq++ {
+				if _, ok := orig[seq]; ok {
+					t.Errorf("%s: the replay's archive has a gap %+v over original group %d", track, e.Header, seq)
+					break
+				}
+			}
+			t.Logf("%s: gap %d-%d (%s) in the replay's archive, where the original has no group either", track, e.First, e.Last, e.Reason)
 		}
 	}
 	if media < 2 {
