@@ -231,9 +231,19 @@ func compareArchives(t *testing.T, store *cas.Local, mdir, original, replayed st
 			}
 		}
 		slices.Sort(missing)
+		// A catalog update superseded within milliseconds may be skipped by a
+		// live-edge subscriber (wt-archive asks for max latency 0), in the
+		// original as in the replay; the media tracks must be complete.
+		var superseded []uint64
+		if track == catalog.TrackName {
+			superseded, missing = missing, nil
+		}
 		if len(missing) > 0 || len(wrong) > 0 || len(extra) > 0 {
 			t.Errorf("%s: of %d original groups, replay archive misses %v, differs on %v, adds %v",
 				track, len(orig), missing, wrong, extra)
+		}
+		if len(superseded) > 0 {
+			t.Logf("%s: superseded updates %v not in the replay's archive", track, superseded)
 		}
 		t.Logf("%s: %d groups replayed, each the original object", track, len(got))
 		for _, e := range readManifest(t, mdir, original, track) {
@@ -252,7 +262,7 @@ func compareArchives(t *testing.T, store *cas.Local, mdir, original, replayed st
 				continue
 			}
 			for seq := e.First; seq <= e.Last; seq++ {
-				if _, ok := orig[seq]; ok {
+				if _, ok := orig[seq]; ok && !slices.Contains(superseded, seq) {
 					t.Errorf("%s: the replay's archive has a gap %+v over original group %d", track, e.Header, seq)
 					break
 				}
