@@ -53,9 +53,9 @@ type Options struct {
 	// SkipCorrupt turns an object that is missing or does not hash to its id
 	// into a gap (logged) instead of an error.
 	SkipCorrupt bool
-	// WaitSubscribers holds the clock, after the first catalog group is published, until
-	// every media track of the catalog has a subscriber, at most this long
-	// (0: start at once). A relay subscribes only on demand, so groups
+	// WaitSubscribers holds the clock, after the first catalog group is
+	// published, until every archived track that catalog names has a
+	// subscriber, at most this long (0: start at once). A relay subscribes only on demand, so groups
 	// published before then reach nobody.
 	WaitSubscribers time.Duration
 	// StoreRoot names the CAS root in errors.
@@ -231,8 +231,8 @@ func (r *runner) run() error {
 	return nil
 }
 
-// waitSubscribers holds the clock until the catalog's media tracks are
-// subscribed, or Options.WaitSubscribers passes.
+// waitSubscribers holds the clock until the tracks the first catalog names
+// (those archived) are subscribed, or Options.WaitSubscribers passes.
 func (r *runner) waitSubscribers(next item) error {
 	if r.opts.WaitSubscribers <= 0 {
 		return nil
