@@ -55,8 +55,8 @@ type Options struct {
 	SkipCorrupt bool
 	// WaitSubscribers holds the clock, after the first catalog group is
 	// published, until every archived track that catalog names has a
-	// subscriber, at most this long (0: start at once). A relay subscribes only on demand, so groups
-	// published before then reach nobody.
+	// subscriber, at most this long (0: start at once). A relay subscribes
+	// only on demand, so groups published before then reach nobody.
 	WaitSubscribers time.Duration
 	// StoreRoot names the CAS root in errors.
 	StoreRoot string
