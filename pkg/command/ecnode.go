@@ -17,6 +17,7 @@ var Binaries = map[string]func() *cli.App{
 func ECNode() *cli.App {
 	return NewApp("ec-node", "archive MoQ broadcasts into a content-addressed store",
 		WTArchive(),
+		Replay(),
 		named("sub", MoQSub()),
 		&cli.Command{Name: "cas", Usage: "content-addressed store", Subcommands: []*cli.Command{
 			named("put", CASPut()),

@@ -57,6 +57,23 @@ const handshakeTimeout = 15 * time.Second
 // sends no WebTransport setting in its client SETTINGS; v0.11+ send
 // `:protocol webtransport-h3`). See pkg/moq/h3wt and docs/moq.md.
 func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error) {
+	wt, version, log, err := dialWT(ctx, rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := newSession(wt, version, log)
+	if err := s.sendSetup(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.log.Info("moq session established")
+	return s, nil
+}
+
+// dialWT opens the WebTransport session and negotiates the moq-lite version;
+// Dial (subscriber) and DialPublisher build on it. The logger it returns
+// carries the redacted relay URL and the version.
+func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session, wire.Version, *slog.Logger, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -64,7 +81,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 	safeURL := RedactURL(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("moq: relay URL %q: want https://host[:port]/path", safeURL)
+		return nil, 0, nil, fmt.Errorf("moq: relay URL %q: want https://host[:port]/path", safeURL)
 	}
 	names := opts.Versions
 	if len(names) == 0 {
@@ -74,12 +91,12 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 	}
 	for _, n := range names {
 		if _, err := wire.ParseVersion(n); err != nil {
-			return nil, fmt.Errorf("moq: %w", err)
+			return nil, 0, nil, fmt.Errorf("moq: %w", err)
 		}
 	}
 	tlsConf, err := clientTLS(u.Hostname(), opts.TLS, log)
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
 	qconf := &quic.Config{
 		// A subscriber only receives, so without its own pings it would notice a
@@ -98,21 +115,15 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 	}
 	wt, err := h3wt.Dial(ctx, rawURL, tlsConf, qconf, names)
 	if err != nil {
-		return nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
+		return nil, 0, nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
 	}
 	picked := wt.Protocol()
 	version, err := wire.ParseVersion(picked)
 	if err != nil {
 		_ = wt.CloseWithError(wire.SessionVersion, "no common version")
-		return nil, fmt.Errorf("moq: relay %s picked none of %v (got %q)", safeURL, names, picked)
+		return nil, 0, nil, fmt.Errorf("moq: relay %s picked none of %v (got %q)", safeURL, names, picked)
 	}
-	s := newSession(wt, version, log.With("relay", safeURL, "version", version.String()))
-	if err := s.sendSetup(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	s.log.Info("moq session established")
-	return s, nil
+	return wt, version, log.With("relay", safeURL, "version", version.String()), nil
 }
 
 // scrub removes the raw URL (and so any token) from an error message that may

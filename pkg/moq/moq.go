@@ -1,5 +1,7 @@
 // Package moq is the subscriber side of Media over QUIC: it dials a relay over
-// WebTransport, lists broadcasts and receives the groups of tracks.
+// WebTransport, lists broadcasts and receives the groups of tracks. Its
+// publisher side (DialPublisher, publish.go) announces a broadcast and serves
+// the relay's subscriptions.
 //
 // The archiver depends only on the Session interface below, so that another wire
 // protocol (IETF moq-transport draft-14 for relays that do not speak moq-lite) can

@@ -140,3 +140,10 @@ func FuzzGroupStream(f *testing.F) {
 		}
 	})
 }
+
+func FuzzFetch(f *testing.F) {
+	seedFamily(f, "fetch")
+	f.Fuzz(func(t *testing.T, _ byte, data []byte) {
+		fuzzRoundTrip(t, Lite05, data, ReadFetch, Fetch.Append)
+	})
+}

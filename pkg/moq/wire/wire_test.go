@@ -81,6 +81,8 @@ func sampleCodecs(v Version) []struct {
 		add(msgCodec("announce ok", AnnounceOK.Append, ReadAnnounceOK, ok), ok)
 		tr := Track{Broadcast: "a/b", Track: "catalog.json"}
 		add(msgCodec("track", Track.Append, ReadTrack, tr), tr)
+		fe := Fetch{Broadcast: "a/b", Track: "0.m4s", Priority: 3, Group: 1 << 40}
+		add(msgCodec("fetch", Fetch.Append, ReadFetch, fe), fe)
 		ti := TrackInfo{Priority: 127, MaxLatencyMs: 5000, Timescale: 90000}
 		add(msgCodec("track info", TrackInfo.Append, ReadTrackInfo, ti), ti)
 		for _, s := range []Setup{{}, {Role: RoleSubscriber}, {Probe: 2, Role: 9, Cost: 0, HasCost: true, Hop: 5, Path: "/x?y", HasPath: true}} {
@@ -241,6 +243,7 @@ func TestLimits(t *testing.T) {
 		{"lite-06 announce length over limit", []byte{0x00, 0x80, 0x01, 0x00, 0x01}, func(r Reader) error { _, err := ReadAnnounce(r, Lite06); return err }, ErrTooLarge},
 		{"lite-06 skipped announce length over limit", []byte{0x09, 0x80, 0x01, 0x00, 0x01}, func(r Reader) error { _, err := ReadAnnounce(r, Lite06); return err }, ErrTooLarge},
 		{"lite-06 timescale zero", []byte{0x03, 0x00, 0x00, 0x00}, func(r Reader) error { _, err := ReadTrackInfo(r, Lite06); return err }, ErrInvalid},
+		{"fetch on lite-04", []byte{0x01, 0x00}, func(r Reader) error { _, err := ReadFetch(r, Lite04); return err }, ErrVersion},
 		{"too many path segments", append([]byte{0x40, 0x42, 0x40, 0x40}, bytes.Repeat([]byte("a/"), 32)...), func(r Reader) error { _, err := ReadAnnouncePlease(r, Lite03); return err }, ErrTooLarge},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,421 @@
+package moq_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/quic-go/webtransport-go"
+
+	"github.com/every-channel/ec-node/pkg/moq"
+	"github.com/every-channel/ec-node/pkg/moq/moqtest"
+	"github.com/every-channel/ec-node/pkg/moq/wire"
+)
+
+// relayScript plays the relay's subscriber half against our Publisher, the way
+// moq-net does it: announce request, (lite-05) TRACK, SUBSCRIBE, then reads the
+// group streams. Each step reports to the test through the channels.
+type relayScript struct {
+	announced chan wire.Announce
+	groups    chan receivedGroup
+	responses chan wire.SubscribeResponse
+	notFound  chan error
+	subEnded  chan error
+	withdrawn chan wire.Announce
+	failed    chan error
+}
+
+type receivedGroup struct {
+	seq    uint64
+	frames [][]byte
+	stamps []uint64
+}
+
+func newRelayScript() *relayScript {
+	return &relayScript{announced: make(chan wire.Announce, 1), groups: make(chan receivedGroup, 16),
+		responses: make(chan wire.SubscribeResponse, 16), notFound: make(chan error, 1),
+		subEnded: make(chan error, 1), withdrawn: make(chan wire.Announce, 1), failed: make(chan error, 8)}
+}
+
+func (r *relayScript) fail(err error) { r.failed <- err }
+
+func (r *relayScript) serve(p *moqtest.Peer) {
+	ctx := p.Session.Context()
+	v := p.Version
+	if v.HasSetup() {
+		setup, err := p.ReadClientSetup(ctx)
+		if err != nil || setup.Role != wire.RolePublisher {
+			r.fail(fmt.Errorf("client SETUP %+v, %v; want role publisher", setup, err))
+			return
+		}
+	}
+	go r.readGroups(ctx, p)
+
+	b := wire.AppendStreamType(nil, wire.StreamAnnounce)
+	b, _ = wire.AnnouncePlease{Prefix: "live"}.Append(b, v)
+	ann, err := p.OpenBidi(ctx, b)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	ar := bufio.NewReader(ann)
+	if v.HasAnnounceOK() {
+		if _, err := wire.ReadAnnounceOK(ar, v); err != nil {
+			r.fail(fmt.Errorf("announce ok: %w", err))
+			return
+		}
+	}
+	a, err := wire.ReadAnnounce(ar, v)
+	if err != nil {
+		r.fail(fmt.Errorf("announce: %w", err))
+		return
+	}
+	r.announced <- a
+
+	if v.HasTrackStream() {
+		b = wire.AppendStreamType(nil, wire.StreamTrack)
+		b, _ = wire.Track{Broadcast: "live/show", Track: "video"}.Append(b, v)
+		str, err := p.OpenBidi(ctx, b)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		info, err := wire.ReadTrackInfo(bufio.NewReader(str), v)
+		if err != nil || info.Timescale != 90000 {
+			r.fail(fmt.Errorf("track info %+v, %v; want timescale 90000", info, err))
+			return
+		}
+	}
+
+	// An unknown track is refused with NotFound.
+	b = wire.AppendStreamType(nil, wire.StreamSubscribe)
+	b, _ = wire.Subscribe{ID: 1, Broadcast: "live/show", Track: "nope"}.Append(b, v)
+	str, err := p.OpenBidi(ctx, b)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	_, err = wire.ReadSubscribeResponse(bufio.NewReader(str), v)
+	r.notFound <- err
+
+	b = wire.AppendStreamType(nil, wire.StreamSubscribe)
+	b, _ = wire.Subscribe{ID: 7, Broadcast: "live/show", Track: "video", Priority: 3}.Append(b, v)
+	sub, err := p.OpenBidi(ctx, b)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	sr := bufio.NewReader(sub)
+	for {
+		resp, err := wire.ReadSubscribeResponse(sr, v)
+		if err != nil {
+			r.subEnded <- err
+			break
+		}
+		r.responses <- resp
+	}
+	_ = sub.Close()
+
+	a, err = wire.ReadAnnounce(ar, v)
+	if err != nil {
+		r.fail(fmt.Errorf("announce end: %w", err))
+		return
+	}
+	r.withdrawn <- a
+	_, err = ar.ReadByte()
+	if err != io.EOF {
+		r.fail(fmt.Errorf("announce stream after withdrawal: %v, want EOF", err))
+	}
+	_ = ann.Close()
+	<-ctx.Done()
+}
+
+func (r *relayScript) readGroups(ctx context.Context, p *moqtest.Peer) {
+	for {
+		str, err := p.Session.AcceptUniStream(ctx)
+		if err != nil {
+			return
+		}
+		go func(str *webtransport.ReceiveStream) {
+			br := bufio.NewReader(str)
+			if typ, err := wire.ReadStreamType(br); err != nil || typ != wire.StreamGroup {
+				r.fail(fmt.Errorf("uni stream type %d, %v", typ, err))
+				return
+			}
+			hdr, err := wire.ReadGroup(br, p.Version)
+			if err != nil || hdr.SubscribeID != 7 {
+				r.fail(fmt.Errorf("group header %+v, %v", hdr, err))
+				return
+			}
+			g := receivedGroup{seq: hdr.Sequence}
+			var prev uint64
+			for {
+				h, err := wire.ReadFrameHeader(br, p.Version, prev)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					r.fail(err)
+					return
+				}
+				prev = h.Timestamp
+				f := make([]byte, h.Size)
+				if _, err := io.ReadFull(br, f); err != nil {
+					r.fail(err)
+					return
+				}
+				g.frames = append(g.frames, f)
+				g.stamps = append(g.stamps, h.Timestamp)
+			}
+			r.groups <- g
+		}(str)
+	}
+}
+
+func TestPublisherServesRelay(t *testing.T) {
+	for _, version := range allVersions {
+		t.Run(version, func(t *testing.T) {
+			v, _ := wire.ParseVersion(version)
+			script := newRelayScript()
+			s := startStandIn(t, []string{version}, script.serve)
+			ctx := testCtx(t)
+			pub, err := moq.DialPublisher(ctx, s.URL+"anon", "live/show", moq.DialOptions{
+				TLS: moq.TLSOptions{Fingerprint: s.Fingerprint}, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			track, err := pub.Track("video", moq.TrackInfo{Timescale: 90000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A group written before anyone subscribes is the one a new
+			// subscription starts with.
+			first := moq.OutGroup{Sequence: 5, Frames: []moq.OutFrame{{Payload: []byte("key"), Timestamp: 9000}, {Payload: []byte{}, Timestamp: 12000}}}
+			if err := track.WriteGroup(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.Announce(); err != nil {
+				t.Fatal(err)
+			}
+			a := expect(t, script, script.announced)
+			if a.Status != wire.AnnounceActive || a.Suffix != "show" {
+				t.Fatalf("announce %+v, want active suffix show", a)
+			}
+			if err := expect(t, script, script.notFound); !isReset(err, wire.CodeNotFound) {
+				t.Fatalf("unknown track: %v, want reset NotFound", err)
+			}
+			if err := pub.WaitSubscribed(ctx, []string{"video"}); err != nil {
+				t.Fatal(err)
+			}
+			resp := expect(t, script, script.responses)
+			wantFirst := wire.SubscribeResponse{Kind: wire.ResponseOK, OK: wire.SubscribeOK{Priority: 3}}
+			if v.HasTrackStream() {
+				wantFirst = wire.SubscribeResponse{Kind: wire.ResponseStart, Group: 5}
+			}
+			if resp != wantFirst {
+				t.Fatalf("first response %+v, want %+v", resp, wantFirst)
+			}
+			second := moq.OutGroup{Sequence: 8, Frames: []moq.OutFrame{{Payload: bytes.Repeat([]byte("x"), 100_000), Timestamp: 15000}}}
+			if err := track.WriteGroup(ctx, second); err != nil {
+				t.Fatal(err)
+			}
+			got := map[uint64]receivedGroup{}
+			for range 2 {
+				g := expect(t, script, script.groups)
+				got[g.seq] = g
+			}
+			for _, want := range []moq.OutGroup{first, second} {
+				g := got[want.Sequence]
+				if len(g.frames) != len(want.Frames) {
+					t.Fatalf("group %d: %d frames, want %d", want.Sequence, len(g.frames), len(want.Frames))
+				}
+				for i, f := range want.Frames {
+					if !bytes.Equal(g.frames[i], f.Payload) {
+						t.Errorf("group %d frame %d differs", want.Sequence, i)
+					}
+					if v.HasTrackStream() && g.stamps[i] != f.Timestamp {
+						t.Errorf("group %d frame %d: timestamp %d, want %d", want.Sequence, i, g.stamps[i], f.Timestamp)
+					}
+				}
+			}
+
+			track.Close()
+			if v.HasTrackStream() {
+				if end := expect(t, script, script.responses); end != (wire.SubscribeResponse{Kind: wire.ResponseEnd, Group: 9}) {
+					t.Fatalf("end response %+v, want END 9", end)
+				}
+			}
+			if err := expect(t, script, script.subEnded); err != io.EOF {
+				t.Fatalf("subscription ended with %v, want FIN", err)
+			}
+			if err := track.WriteGroup(ctx, second); !errors.Is(err, moq.ErrTrackClosed) {
+				t.Fatalf("write after close: %v", err)
+			}
+			closeCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- pub.Close(closeCtx) }()
+			if a := expect(t, script, script.withdrawn); a.Status != wire.AnnounceEnded || a.Suffix != "show" {
+				t.Fatalf("withdrawal %+v", a)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func expect[T any](t *testing.T, r *relayScript, ch chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case err := <-r.failed:
+		t.Fatalf("relay script: %v", err)
+	case <-testCtx(t).Done():
+		t.Fatal("timed out")
+	}
+	panic("unreachable")
+}
+
+func isReset(err error, code webtransport.StreamErrorCode) bool {
+	var se *webtransport.StreamError
+	return errors.As(err, &se) && se.ErrorCode == code
+}
+
+// TestPublisherBoundedAndCancelledSubscriptions: a SUBSCRIBE with an end group
+// gets exactly its groups and then its end; a subscriber that FINs is answered
+// with our FIN.
+func TestPublisherBoundedAndCancelledSubscriptions(t *testing.T) {
+	for _, version := range allVersions {
+		t.Run(version, func(t *testing.T) {
+			v, _ := wire.ParseVersion(version)
+			seqs := make(chan uint64, 16)
+			result := make(chan error, 4)
+			s := startStandIn(t, []string{version}, func(p *moqtest.Peer) {
+				ctx := p.Session.Context()
+				if v.HasSetup() {
+					if _, err := p.ReadClientSetup(ctx); err != nil {
+						result <- err
+						return
+					}
+				}
+				go func() {
+					for {
+						str, err := p.Session.AcceptUniStream(ctx)
+						if err != nil {
+							return
+						}
+						br := bufio.NewReader(str)
+						_, _ = wire.ReadStreamType(br)
+						if hdr, err := wire.ReadGroup(br, v); err == nil {
+							seqs <- hdr.Sequence
+						}
+						_, _ = io.Copy(io.Discard, br)
+					}
+				}()
+				// Like the relay: subscribe only once the broadcast is announced.
+				b := wire.AppendStreamType(nil, wire.StreamAnnounce)
+				b, _ = wire.AnnouncePlease{}.Append(b, v)
+				ann, err := p.OpenBidi(ctx, b)
+				if err != nil {
+					result <- err
+					return
+				}
+				ar := bufio.NewReader(ann)
+				if v.HasAnnounceOK() {
+					if _, err := wire.ReadAnnounceOK(ar, v); err != nil {
+						result <- err
+						return
+					}
+				}
+				if _, err := wire.ReadAnnounce(ar, v); err != nil {
+					result <- err
+					return
+				}
+				subscribe := func(id uint64, end wire.OptionalGroup) (*webtransport.Stream, *bufio.Reader, error) {
+					b := wire.AppendStreamType(nil, wire.StreamSubscribe)
+					b, _ = wire.Subscribe{ID: id, Broadcast: "b", Track: "t", End: end}.Append(b, v)
+					str, err := p.OpenBidi(ctx, b)
+					return str, bufio.NewReader(str), err
+				}
+				// Bounded: read responses to the FIN.
+				bounded, br, err := subscribe(1, wire.OptionalGroup{Seq: 6, Set: true})
+				if err != nil {
+					result <- err
+					return
+				}
+				var kinds []string
+				for {
+					resp, err := wire.ReadSubscribeResponse(br, v)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						result <- err
+						return
+					}
+					kinds = append(kinds, fmt.Sprintf("%d:%d", resp.Kind, resp.Group))
+				}
+				_ = bounded.Close() // as the relay does once it has every group
+				result <- fmt.Errorf("bounded %v", kinds)
+				// Cancelled: FIN right after subscribing; the publisher FINs too.
+				str, br, err := subscribe(2, wire.OptionalGroup{})
+				if err != nil {
+					result <- err
+					return
+				}
+				_ = str.Close()
+				_, err = io.Copy(io.Discard, br)
+				result <- fmt.Errorf("cancelled %v", err)
+				<-ctx.Done()
+			})
+			ctx := testCtx(t)
+			pub, err := moq.DialPublisher(ctx, s.URL, "b", moq.DialOptions{
+				TLS: moq.TLSOptions{Fingerprint: s.Fingerprint}, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close(ctx)
+			track, _ := pub.Track("t", moq.TrackInfo{})
+			if err := pub.Announce(); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.WaitSubscribed(ctx, []string{"t"}); err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(5); seq <= 7; seq++ {
+				if err := track.WriteGroup(ctx, moq.OutGroup{Sequence: seq, Frames: []moq.OutFrame{{Payload: []byte("f")}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := "bounded [1:0]" // lite-03/04: SUBSCRIBE_OK, then FIN
+			if v.HasTrackStream() {
+				want = fmt.Sprintf("bounded [%d:5 %d:7]", wire.ResponseStart, wire.ResponseEnd)
+			}
+			if got := (<-result).Error(); got != want {
+				t.Fatalf("%s, want %s", got, want)
+			}
+			got := []uint64{<-seqs, <-seqs}
+			if !(got[0] == 5 && got[1] == 6 || got[0] == 6 && got[1] == 5) {
+				t.Fatalf("groups %v, want 5 and 6", got)
+			}
+			if got := (<-result).Error(); got != "cancelled <nil>" {
+				t.Fatalf("%s, want the publisher's FIN", got)
+			}
+			// Only the unbounded second subscription may have got a group: the
+			// latest one, 7, which it starts with.
+			select {
+			case seq := <-seqs:
+				if seq != 7 {
+					t.Fatalf("group %d sent past the end", seq)
+				}
+			default:
+			}
+		})
+	}
+}
