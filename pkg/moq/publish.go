@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,10 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 	if _, err := (wire.Announce{Suffix: broadcast}).Append(nil, wire.Lite05); err != nil {
 		return nil, fmt.Errorf("moq: publish %q: %w", broadcast, err)
 	}
+	var err error
+	if opts.Versions, err = publisherVersions(opts.Versions); err != nil {
+		return nil, err
+	}
 	wt, version, log, err := dialWT(ctx, rawURL, opts)
 	if err != nil {
 		return nil, err
@@ -107,6 +112,32 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 	}
 	p.log.Info("moq publisher session established")
 	return p, nil
+}
+
+// PublisherVersions are the moq-lite versions the publisher speaks, most
+// preferred first. lite-06 is subscriber-only for now, so a publisher never
+// offers it: a relay preferring 06 then settles on 05.
+var PublisherVersions = []wire.Version{wire.Lite05, wire.Lite04, wire.Lite03}
+
+// publisherVersions returns the versions to offer: PublisherVersions when none
+// are asked for, else the asked ones, each of which the publisher must speak.
+func publisherVersions(asked []string) ([]string, error) {
+	if len(asked) == 0 {
+		for _, v := range PublisherVersions {
+			asked = append(asked, v.String())
+		}
+		return asked, nil
+	}
+	for _, n := range asked {
+		v, err := wire.ParseVersion(n)
+		if err != nil {
+			return nil, fmt.Errorf("moq: %w", err)
+		}
+		if !slices.Contains(PublisherVersions, v) {
+			return nil, fmt.Errorf("moq: publish: version %s is not supported by the publisher (it speaks %v)", n, PublisherVersions)
+		}
+	}
+	return asked, nil
 }
 
 // withdrawDelay is how long Close waits between the end of the tracks and the

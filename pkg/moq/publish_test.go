@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/quic-go/webtransport-go"
@@ -177,7 +178,7 @@ func (r *relayScript) readGroups(ctx context.Context, p *moqtest.Peer) {
 }
 
 func TestPublisherServesRelay(t *testing.T) {
-	for _, version := range allVersions {
+	for _, version := range publisherVersions() {
 		t.Run(version, func(t *testing.T) {
 			v, _ := wire.ParseVersion(version)
 			script := newRelayScript()
@@ -291,7 +292,7 @@ func isReset(err error, code webtransport.StreamErrorCode) bool {
 // gets exactly its groups and then its end; a subscriber that FINs is answered
 // with our FIN.
 func TestPublisherBoundedAndCancelledSubscriptions(t *testing.T) {
-	for _, version := range allVersions {
+	for _, version := range publisherVersions() {
 		t.Run(version, func(t *testing.T) {
 			v, _ := wire.ParseVersion(version)
 			seqs := make(chan uint64, 16)
@@ -417,5 +418,29 @@ func TestPublisherBoundedAndCancelledSubscriptions(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// publisherVersions are the versions the publisher speaks, as names.
+func publisherVersions() []string {
+	var names []string
+	for _, v := range moq.PublisherVersions {
+		names = append(names, v.String())
+	}
+	return names
+}
+
+// TestPublisherRefusesLite06: the publisher does not speak lite-06 yet, so it
+// must never offer it (a relay preferring 06 would choose it).
+func TestPublisherRefusesLite06(t *testing.T) {
+	s := startStandIn(t, []string{"moq-lite-06"}, func(p *moqtest.Peer) { <-p.Session.Context().Done() })
+	_, err := moq.DialPublisher(testCtx(t), s.URL+"anon", "b", moq.DialOptions{Versions: []string{"moq-lite-06"}})
+	if err == nil || !strings.Contains(err.Error(), "not supported by the publisher") {
+		t.Fatalf("DialPublisher offering lite-06: got %v, want a refusal", err)
+	}
+	for _, v := range moq.PublisherVersions {
+		if v == wire.Lite06 {
+			t.Fatal("PublisherVersions lists lite-06")
+		}
 	}
 }
