@@ -18,6 +18,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
+	"github.com/every-channel/ec-node/pkg/moq/wire/ietf"
 )
 
 // DialOptions configures Dial. The zero value verifies the relay's certificate
@@ -27,6 +28,10 @@ type DialOptions struct {
 	// Versions are the moq-lite versions to offer, most preferred first.
 	// Default: ["moq-lite-06", "moq-lite-05", "moq-lite-04", "moq-lite-03"].
 	Versions []string
+	// Protocol chooses the protocol family: ProtocolAuto (the default, "")
+	// offers the moq-lite versions and IETF draft-14 after them, ProtocolLite
+	// and ProtocolIETF only one family.
+	Protocol string
 	// Logger receives session events (default slog.Default()). URLs are logged
 	// without their query, which may hold a ?jwt= token.
 	Logger *slog.Logger
@@ -77,6 +82,10 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 			return nil, fmt.Errorf("moq: %w", err)
 		}
 	}
+	names, err = protocolOffer(opts.Protocol, names)
+	if err != nil {
+		return nil, err
+	}
 	tlsConf, err := clientTLS(u.Hostname(), opts.TLS, log)
 	if err != nil {
 		return nil, err
@@ -101,6 +110,14 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 		return nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
 	}
 	picked := wt.Protocol()
+	if picked == ietf.Protocol || (picked == "" && opts.Protocol != ProtocolLite) {
+		is, err := dialIETF(ctx, wt, log.With("relay", safeURL, "version", ietf.Name))
+		if err != nil {
+			return nil, fmt.Errorf("moq: relay %s: %w", safeURL, err)
+		}
+		is.log.Info("moq session established")
+		return is, nil
+	}
 	version, err := wire.ParseVersion(picked)
 	if err != nil {
 		_ = wt.CloseWithError(wire.SessionVersion, "no common version")
