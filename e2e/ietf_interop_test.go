@@ -1,0 +1,122 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/moq"
+)
+
+// TestIETFInterop: a relay accepting moq-lite-06 and IETF draft-14, a real
+// moq-cli publisher, and our client forced to draft-14 reading the catalog
+// and complete groups of every track it names.
+func TestIETFInterop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	relay, pub := startLive(t, ctx, dir, "bbb.hang", "moq-lite-06", "moq-transport-14")
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sess, err := moq.Dial(ctx, relay.URL("anon"), moq.DialOptions{Protocol: moq.ProtocolIETF,
+		TLS: moq.TLSOptions{Fingerprint: relay.Fingerprint()}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if sess.Version() != "moq-transport-14" {
+		t.Fatalf("negotiated %s, want moq-transport-14", sess.Version())
+	}
+	if _, err := sess.Announced(ctx, ""); !errors.Is(err, moq.ErrUnsupported) {
+		t.Fatalf("Announced over draft-14: %v, want ErrUnsupported", err)
+	}
+	if _, err := sess.Subscribe(ctx, "no-such.hang", "catalog.json"); !errors.Is(err, moq.ErrNotFound) {
+		t.Fatalf("subscribe to an absent broadcast: %v, want ErrNotFound", err)
+	}
+
+	var catalogSub moq.Subscription
+	for {
+		// The publisher may not have reached the relay yet.
+		catalogSub, err = sess.Subscribe(ctx, "bbb.hang", "catalog.json")
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, moq.ErrNotFound) {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("catalog never appeared: %v\n%s", err, pub.Logs())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	g, err := catalogSub.NextGroup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := g.NextFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(f.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var catalog struct {
+		Video struct{ Renditions map[string]json.RawMessage } `json:"video"`
+		Audio struct{ Renditions map[string]json.RawMessage } `json:"audio"`
+	}
+	if err := json.Unmarshal(raw, &catalog); err != nil {
+		t.Fatalf("catalog is not JSON: %v\n%s", err, raw)
+	}
+	var tracks []string
+	for name := range catalog.Video.Renditions {
+		tracks = append(tracks, name)
+	}
+	for name := range catalog.Audio.Renditions {
+		tracks = append(tracks, name)
+	}
+	sort.Strings(tracks)
+	if len(tracks) == 0 {
+		t.Fatalf("catalog names no track: %s", raw)
+	}
+	catalogSub.Close()
+
+	for _, track := range tracks {
+		sub, err := sess.Subscribe(ctx, "bbb.hang", track)
+		if err != nil {
+			t.Fatalf("subscribe %s: %v", track, err)
+		}
+		var complete, frames, bytes int
+		for complete < 3 {
+			g, err := sub.NextGroup(ctx)
+			if err != nil {
+				t.Fatalf("track %s after %d groups: %v", track, complete, err)
+			}
+			n, size, err := interopReadGroup(g, false)
+			if errors.Is(err, moq.ErrGroupReset) {
+				t.Logf("track %s group %d reset: %v", track, g.Sequence(), err)
+				continue
+			}
+			if err != nil {
+				t.Fatalf("track %s group %d: %v", track, g.Sequence(), err)
+			}
+			if n == 0 {
+				t.Fatalf("track %s group %d is empty", track, g.Sequence())
+			}
+			complete++
+			frames += n
+			bytes += size
+		}
+		t.Logf("track %s: %d complete groups, %d frames, %d bytes", track, complete, frames, bytes)
+		sub.Close()
+	}
+}
