@@ -17,15 +17,16 @@ import (
 )
 
 // TestIETFInterop: a relay accepting moq-lite-06 and IETF draft-14, a real
-// moq-cli publisher, and our client forced to draft-14 reading the catalog
-// and complete groups of every track it names.
+// moq-cli publisher, and our client forced to draft-14: SUBSCRIBE_ERROR for an
+// absent broadcast, announcements through SUBSCRIBE_NAMESPACE, the catalog and
+// complete groups of every track it names, and the broadcast's end.
 func TestIETFInterop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	relay, pub := startLive(t, ctx, dir, "bbb.hang", "moq-lite-06", "moq-transport-14")
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sess, err := moq.Dial(ctx, relay.URL("anon"), moq.DialOptions{Protocol: moq.ProtocolIETF,
 		TLS: moq.TLSOptions{Fingerprint: relay.Fingerprint()}, Logger: log})
 	if err != nil {
@@ -35,28 +36,27 @@ func TestIETFInterop(t *testing.T) {
 	if sess.Version() != "moq-transport-14" {
 		t.Fatalf("negotiated %s, want moq-transport-14", sess.Version())
 	}
-	if _, err := sess.Announced(ctx, ""); !errors.Is(err, moq.ErrUnsupported) {
-		t.Fatalf("Announced over draft-14: %v, want ErrUnsupported", err)
-	}
 	if _, err := sess.Subscribe(ctx, "no-such.hang", "catalog.json"); !errors.Is(err, moq.ErrNotFound) {
 		t.Fatalf("subscribe to an absent broadcast: %v, want ErrNotFound", err)
 	}
-
-	var catalogSub moq.Subscription
+	anns, err := sess.Announced(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anns.Close() // kept open: the publisher's end is checked last
 	for {
-		// The publisher may not have reached the relay yet.
-		catalogSub, err = sess.Subscribe(ctx, "bbb.hang", "catalog.json")
-		if err == nil {
+		a, err := anns.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the announcement: %v\n%s", err, pub.Logs())
+		}
+		t.Logf("announcement %+v", a)
+		if a.Broadcast == "bbb.hang" && a.Active {
 			break
 		}
-		if !errors.Is(err, moq.ErrNotFound) {
-			t.Fatal(err)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("catalog never appeared: %v\n%s", err, pub.Logs())
-		case <-time.After(200 * time.Millisecond):
-		}
+	}
+	catalogSub, err := sess.Subscribe(ctx, "bbb.hang", "catalog.json")
+	if err != nil {
+		t.Fatal(err)
 	}
 	g, err := catalogSub.NextGroup(ctx)
 	if err != nil {
@@ -118,5 +118,20 @@ func TestIETFInterop(t *testing.T) {
 		}
 		t.Logf("track %s: %d complete groups, %d frames, %d bytes", track, complete, frames, bytes)
 		sub.Close()
+	}
+
+	// The publisher leaving must reach us as PUBLISH_NAMESPACE_DONE.
+	if err := pub.Stop(); err != nil {
+		t.Logf("stopping the publisher: %v", err)
+	}
+	for {
+		a, err := anns.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the end of bbb.hang: %v", err)
+		}
+		t.Logf("announcement %+v", a)
+		if a.Broadcast == "bbb.hang" && !a.Active {
+			break
+		}
 	}
 }

@@ -45,6 +45,8 @@ type ietfSession struct {
 	byRequest    map[uint64]*subscription // our subscriptions by request id
 	byAlias      map[uint64]*subscription // and by the track alias SUBSCRIBE_OK gave them
 	aliasChanged chan struct{}            // closed and replaced when byAlias grows
+	published    map[string]bool          // broadcast paths the relay published to us
+	watchers     map[uint64]*ietfAnnouncements
 }
 
 var _ Session = (*ietfSession)(nil)
@@ -57,6 +59,7 @@ func dialIETF(ctx context.Context, wt *h3wt.Session, log *slog.Logger) (*ietfSes
 			subs: map[uint64]*subscription{}, done: make(chan struct{})},
 		byRequest: map[uint64]*subscription{}, byAlias: map[uint64]*subscription{},
 		aliasChanged: make(chan struct{}),
+		published:    map[string]bool{}, watchers: map[uint64]*ietfAnnouncements{},
 	}
 	ctrl, err := wt.OpenStreamSync(ctx)
 	if err != nil {
@@ -106,13 +109,6 @@ func dialIETF(ctx context.Context, wt *h3wt.Session, log *slog.Logger) (*ietfSes
 }
 
 func (s *ietfSession) Version() string { return ietf.Name }
-
-// Announced implements Session. Draft-14 relays announce through
-// SUBSCRIBE_NAMESPACE, which Cloudflare's relay does not serve; the archiver
-// then subscribes directly.
-func (s *ietfSession) Announced(context.Context, string) (Announcements, error) {
-	return nil, fmt.Errorf("%w: announcements over %s", ErrUnsupported, ietf.Name)
-}
 
 // send writes one control message.
 func (s *ietfSession) send(msg []byte) error {
@@ -220,13 +216,15 @@ func (s *ietfSession) handleControl(msg ietf.Message) error {
 			s.maxRequest = max
 		}
 		s.mu.Unlock()
-	case ietf.TypeSubscribeNamespace, ietf.TypePublishNamespace, ietf.TypeSubscribe,
+	case ietf.TypePublishNamespace, ietf.TypePublishNamespaceDone,
+		ietf.TypeSubscribeNamespaceOK, ietf.TypeSubscribeNamespaceError:
+		return s.handleNamespace(msg)
+	case ietf.TypeSubscribeNamespace, ietf.TypeSubscribe,
 		ietf.TypeTrackStatus, ietf.TypeFetch, ietf.TypePublish:
 		// The relay asks something of a publisher; we publish nothing.
 		return s.refuse(msg)
 	case ietf.TypeRequestsBlocked, ietf.TypeUnsubscribe, ietf.TypeSubscribeUpdate,
-		ietf.TypePublishNamespaceDone, ietf.TypeSubscribeNamespaceOK, ietf.TypeSubscribeNamespaceError,
-		ietf.TypePublishNamespaceOK, ietf.TypePublishNamespaceError:
+		ietf.TypeUnsubscribeNamespace, ietf.TypePublishNamespaceOK, ietf.TypePublishNamespaceError:
 		s.log.Debug("ignored control message", "type", msg.Type)
 	default:
 		// Draft-14 makes an unknown message a protocol violation.
@@ -245,7 +243,6 @@ func (s *ietfSession) refuse(msg ietf.Message) error {
 	}
 	errType := map[uint64]uint64{
 		ietf.TypeSubscribeNamespace: ietf.TypeSubscribeNamespaceError,
-		ietf.TypePublishNamespace:   ietf.TypePublishNamespaceError,
 		ietf.TypeSubscribe:          ietf.TypeSubscribeError,
 	}[msg.Type]
 	s.log.Debug("refusing relay request", "type", msg.Type, "request", id)
@@ -257,6 +254,16 @@ func (s *ietfSession) refuse(msg ietf.Message) error {
 		return err
 	}
 	return s.send(b)
+}
+
+// allocRequest takes the next request id; s.mu must be held.
+func (s *ietfSession) allocRequest() (uint64, error) {
+	id := s.nextRequest
+	if id >= s.maxRequest {
+		return 0, fmt.Errorf("the relay allows no more requests (MAX_REQUEST_ID %d)", s.maxRequest)
+	}
+	s.nextRequest += 2 // client request ids are even
+	return id, nil
 }
 
 // request returns our subscription with that request id, if still open.
@@ -276,12 +283,11 @@ func (s *ietfSession) Subscribe(ctx context.Context, broadcast, track string) (S
 		return nil, fmt.Errorf("moq: subscribe %q: invalid broadcast or track name", name)
 	}
 	s.mu.Lock()
-	id := s.nextRequest
-	if id >= s.maxRequest {
+	id, err := s.allocRequest()
+	if err != nil {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("moq: subscribe %q: the relay allows no more requests (MAX_REQUEST_ID %d)", name, s.maxRequest)
+		return nil, fmt.Errorf("moq: subscribe %q: %w", name, err)
 	}
-	s.nextRequest += 2 // client request ids are even
 	sub := &subscription{s: s.session, id: id, name: name,
 		queue: make(chan *group, groupQueue), accepted: make(chan error, 1),
 		ended: make(chan struct{}), closed: make(chan struct{})}
@@ -336,7 +342,7 @@ func (is *ietfSubscription) Close() error {
 	is.once.Do(func() {
 		is.forget()
 		if is.s.ctx.Err() == nil {
-			if b, err := ietf.AppendUnsubscribe(nil, is.id); err == nil {
+			if b, err := ietf.AppendRequestID(nil, ietf.TypeUnsubscribe, is.id); err == nil {
 				if err := is.s.send(b); err != nil {
 					is.s.log.Debug("unsubscribe", "track", is.name, "err", err)
 				}

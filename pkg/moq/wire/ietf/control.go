@@ -48,6 +48,7 @@ const (
 	TypeSubscribeNamespace      = 0x11
 	TypeSubscribeNamespaceOK    = 0x12
 	TypeSubscribeNamespaceError = 0x13
+	TypeUnsubscribeNamespace    = 0x14
 	TypeMaxRequestID            = 0x15
 	TypeFetch                   = 0x16
 	TypeRequestsBlocked         = 0x1a

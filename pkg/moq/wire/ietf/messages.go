@@ -94,14 +94,8 @@ type Subscribe struct {
 // Append appends the message.
 func (m Subscribe) Append(b []byte) ([]byte, error) {
 	var e encoder
-	if len(m.Namespace) > MaxNamespaceParts {
-		return b, fmt.Errorf("encode subscribe: namespace of %d fields: %w", len(m.Namespace), wire.ErrTooLarge)
-	}
 	e.varint(m.RequestID)
-	e.varint(uint64(len(m.Namespace)))
-	for _, part := range m.Namespace {
-		e.bytes(part)
-	}
+	e.tuple(m.Namespace)
 	e.bytes(m.Track)
 	e.u8(m.Priority)
 	e.u8(m.GroupOrder)
@@ -272,13 +266,6 @@ func ParsePublishDone(msg Message) (PublishDone, error) {
 	d := decoder{b: msg.Body}
 	m := PublishDone{RequestID: d.varint(), Status: d.varint(), StreamCount: d.varint(), Reason: d.str(wire.MaxStringLength)}
 	return m, d.finish("publish done")
-}
-
-// AppendUnsubscribe appends an UNSUBSCRIBE of requestID.
-func AppendUnsubscribe(b []byte, requestID uint64) ([]byte, error) {
-	var e encoder
-	e.varint(requestID)
-	return e.message(b, TypeUnsubscribe, "unsubscribe")
 }
 
 // Goaway is GOAWAY: the relay asks us to reconnect, to URI if one is given.
