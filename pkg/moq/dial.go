@@ -110,7 +110,10 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 		return nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
 	}
 	picked := wt.Protocol()
-	if picked == ietf.Protocol || (picked == "" && opts.Protocol != ProtocolLite) {
+	// A relay that selects no subprotocol may still take draft-14's own
+	// negotiation (CLIENT_SETUP), as moq-relay does; only tried when asked for
+	// IETF alone, so that auto fails fast against a relay speaking neither.
+	if picked == ietf.Protocol || (picked == "" && opts.Protocol == ProtocolIETF) {
 		is, err := dialIETF(ctx, wt, log.With("relay", safeURL, "version", ietf.Name))
 		if err != nil {
 			return nil, fmt.Errorf("moq: relay %s: %w", safeURL, err)

@@ -173,7 +173,7 @@ func (s *ietfSession) handleControl(msg ietf.Message) error {
 		if err != nil {
 			return err
 		}
-		if sub := s.request(e.RequestID); sub != nil {
+		if sub := s.finished(e.RequestID); sub != nil {
 			err := fmt.Errorf("moq: subscribe %q: relay refused with code %#x (%q)", sub.name, e.Code, e.Reason)
 			if e.Code == ietf.CodeTrackDoesNotExist {
 				err = fmt.Errorf("%w: subscribe %q (relay code %#x, %q)", ErrNotFound, sub.name, e.Code, e.Reason)
@@ -186,7 +186,7 @@ func (s *ietfSession) handleControl(msg ietf.Message) error {
 		if err != nil {
 			return err
 		}
-		if sub := s.request(done.RequestID); sub != nil {
+		if sub := s.finished(done.RequestID); sub != nil {
 			s.log.Debug("relay ended subscription", "track", sub.name, "status", done.Status, "reason", done.Reason)
 			sub.accept(fmt.Errorf("moq: subscribe %q: relay ended the subscription before accepting it", sub.name))
 			// Its last group streams may still be in flight.
@@ -266,11 +266,15 @@ func (s *ietfSession) allocRequest() (uint64, error) {
 	return id, nil
 }
 
-// request returns our subscription with that request id, if still open.
-func (s *ietfSession) request(id uint64) *subscription {
+// finished takes out the subscription of a request the relay ended, so that
+// Close sends no UNSUBSCRIBE for it. Its alias stays until Close: the last
+// group streams may still be in flight.
+func (s *ietfSession) finished(id uint64) *subscription {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.byRequest[id]
+	sub := s.byRequest[id]
+	delete(s.byRequest, id)
+	return sub
 }
 
 // Subscribe implements Session: SUBSCRIBE from the start of the relay's
@@ -326,22 +330,25 @@ type ietfSubscription struct {
 	once sync.Once
 }
 
-func (is *ietfSubscription) forget() {
+// forget drops the subscription from the session's tables and reports
+// whether the relay still considered it open.
+func (is *ietfSubscription) forget() (open bool) {
 	is.s.mu.Lock()
 	defer is.s.mu.Unlock()
+	_, open = is.s.byRequest[is.id]
 	delete(is.s.byRequest, is.id)
 	for alias, sub := range is.s.byAlias {
 		if sub == is.subscription {
 			delete(is.s.byAlias, alias)
 		}
 	}
+	return open
 }
 
-// Close implements Subscription.
+// Close implements Subscription: UNSUBSCRIBE, unless the relay ended it.
 func (is *ietfSubscription) Close() error {
 	is.once.Do(func() {
-		is.forget()
-		if is.s.ctx.Err() == nil {
+		if is.forget() && is.s.ctx.Err() == nil {
 			if b, err := ietf.AppendRequestID(nil, ietf.TypeUnsubscribe, is.id); err == nil {
 				if err := is.s.send(b); err != nil {
 					is.s.log.Debug("unsubscribe", "track", is.name, "err", err)

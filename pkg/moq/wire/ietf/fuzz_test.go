@@ -35,11 +35,17 @@ func FuzzControl(f *testing.F) {
 		func() ([]byte, error) {
 			return Subscribe{RequestID: 2, Namespace: []string{"a"}, Track: "t", Filter: FilterAbsoluteStart, StartGroup: 3}.Append(nil)
 		},
-		func() ([]byte, error) { return SubscribeOK{RequestID: 2, TrackAlias: 2, ContentExists: true, LargestGroup: 4}.Append(nil) },
-		func() ([]byte, error) { return RequestError{RequestID: 2, Code: 4, Reason: "x"}.Append(nil, TypeSubscribeError) },
+		func() ([]byte, error) {
+			return SubscribeOK{RequestID: 2, TrackAlias: 2, ContentExists: true, LargestGroup: 4}.Append(nil)
+		},
+		func() ([]byte, error) {
+			return RequestError{RequestID: 2, Code: 4, Reason: "x"}.Append(nil, TypeSubscribeError)
+		},
 		func() ([]byte, error) { return PublishDone{RequestID: 2, Status: 2, Reason: "x"}.Append(nil) },
 		func() ([]byte, error) { return Goaway{URI: "https://x/"}.Append(nil) },
-		func() ([]byte, error) { return PublishNamespace{RequestID: 1, Namespace: []string{"a", "b"}}.Append(nil) },
+		func() ([]byte, error) {
+			return PublishNamespace{RequestID: 1, Namespace: []string{"a", "b"}}.Append(nil)
+		},
 		func() ([]byte, error) { return AppendPublishNamespaceDone(nil, []string{"a"}) },
 		func() ([]byte, error) { return SubscribeNamespace{RequestID: 4, Prefix: []string{"a"}}.Append(nil) },
 	} {
