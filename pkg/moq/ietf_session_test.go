@@ -13,6 +13,7 @@ import (
 
 	"github.com/every-channel/ec-node/pkg/moq"
 	"github.com/every-channel/ec-node/pkg/moq/moqtest"
+	"github.com/every-channel/ec-node/pkg/moq/wire"
 	"github.com/every-channel/ec-node/pkg/moq/wire/ietf"
 )
 
@@ -217,12 +218,13 @@ func TestIETFHostileControl(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		send func(*ietfRelay)
+		want error
 	}{
-		{"unknown type", raw([]byte{0x3f, 0, 0})},
-		{"namespace of 33 fields", raw([]byte{ietf.TypePublishNamespace, 0, 2, 1, 33})},
-		{"trailing bytes", raw([]byte{ietf.TypeGoaway, 0, 2, 0, 0})},
-		{"cut short", func(rl *ietfRelay) { rl.write([]byte{ietf.TypeGoaway, 0, 9, 1}, nil); rl.str.Close() }},
-		{"namespace flood", flood},
+		{"unknown type", raw([]byte{0x3f, 0, 0}), wire.ErrInvalid},
+		{"namespace of 33 fields", raw([]byte{ietf.TypePublishNamespace, 0, 2, 1, 33}), wire.ErrTooLarge},
+		{"trailing bytes", raw([]byte{ietf.TypeGoaway, 0, 2, 0, 0}), wire.ErrTrailingBytes},
+		{"cut short", func(rl *ietfRelay) { rl.write([]byte{ietf.TypeGoaway, 0, 9, 1}, nil); rl.str.Close() }, io.ErrUnexpectedEOF},
+		{"namespace flood", flood, wire.ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startStandIn(t, []string{ietf.Protocol}, func(p *moqtest.Peer) {
@@ -240,8 +242,8 @@ func TestIETFHostileControl(t *testing.T) {
 			case <-testCtx(t).Done():
 				t.Fatal("session survived")
 			}
-			if errors.Is(sess.Err(), moq.ErrGoAway) {
-				t.Fatalf("session error %v", sess.Err())
+			if !errors.Is(sess.Err(), tc.want) {
+				t.Fatalf("session error %v, want %v", sess.Err(), tc.want)
 			}
 		})
 	}
