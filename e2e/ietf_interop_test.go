@@ -135,3 +135,47 @@ func TestIETFInterop(t *testing.T) {
 		}
 	}
 }
+
+// TestIETFAutoRealRelay: against a relay restricted to draft-14, the default
+// protocol choice (auto: moq-lite first, then moq-00) ends up on draft-14.
+func TestIETFAutoRealRelay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	relay, pub := startLive(t, ctx, t.TempDir(), "bbb.hang", "moq-transport-14")
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sess, err := moq.Dial(ctx, relay.URL("anon"), moq.DialOptions{
+		TLS: moq.TLSOptions{Fingerprint: relay.Fingerprint()}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if sess.Version() != "moq-transport-14" {
+		t.Fatalf("auto negotiated %s with a draft-14-only relay", sess.Version())
+	}
+	anns, err := sess.Announced(ctx, "bbb.hang")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anns.Close()
+	for {
+		a, err := anns.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the announcement: %v\n%s", err, pub.Logs())
+		}
+		if a.Broadcast == "bbb.hang" && a.Active {
+			break
+		}
+	}
+	sub, err := sess.Subscribe(ctx, "bbb.hang", "catalog.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	g, err := sub.NextGroup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := interopReadGroup(g, false); err != nil || n != 1 {
+		t.Fatalf("catalog group: %d frames, %v", n, err)
+	}
+}
