@@ -421,7 +421,7 @@ func (s *ietfSession) awaitAlias(alias uint64, deadline time.Time) *subscription
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		sub, changed, pending := s.byAlias[alias], s.aliasChanged, len(s.byRequest) > len(s.byAlias)
+		sub, changed, pending := s.byAlias[alias], s.aliasChanged, s.awaitingOK()
 		s.mu.Unlock()
 		if sub != nil || !pending {
 			// Nothing waits for an alias: an unknown one is a closed subscription.
@@ -435,6 +435,21 @@ func (s *ietfSession) awaitAlias(alias uint64, deadline time.Time) *subscription
 			return nil
 		}
 	}
+}
+
+// awaitingOK reports whether a subscription still waits for the alias its
+// SUBSCRIBE_OK will give; s.mu must be held.
+func (s *ietfSession) awaitingOK() bool {
+	named := map[*subscription]bool{}
+	for _, sub := range s.byAlias {
+		named[sub] = true
+	}
+	for _, sub := range s.byRequest {
+		if !named[sub] {
+			return true
+		}
+	}
+	return false
 }
 
 // objectReader reads the objects of a subgroup stream as frames: a moq-lite
