@@ -26,9 +26,11 @@ const (
 // ErrUnsupported: the negotiated protocol has no such feature.
 var ErrUnsupported = errors.New("moq: not supported by this protocol")
 
-// maxRequestsFromRelay is the MAX_REQUEST_ID we grant the relay. It may then
-// send a few requests (moq-relay asks what we publish); each is refused.
-const maxRequestsFromRelay = 64
+// maxRequestsFromRelay is the MAX_REQUEST_ID we grant the relay, as moq-net
+// grants its peers. Every PUBLISH_NAMESPACE takes a request id, so a small
+// grant would cap the broadcasts a relay can announce to us; what the
+// requests cost is bounded elsewhere (maxNamespaces; the others are refused).
+const maxRequestsFromRelay = 1<<32 - 1
 
 // ietfSession is the Session of IETF moq-transport draft-14: one bidi control
 // stream carries SETUP, SUBSCRIBE and their answers; each group arrives on its
