@@ -133,13 +133,13 @@ func stopProc(t *testing.T, cmd *exec.Cmd, dir, name string) {
 	}
 }
 
-// export is `moq ... export fmp4` writing one broadcast to a file.
-type export struct {
+// moqExport is `moq ... export fmp4` writing one broadcast to a file.
+type moqExport struct {
 	cmd  *exec.Cmd
 	path string
 }
 
-func startExport(t *testing.T, dir string, relay *peers.Relay, broadcast, file string) *export {
+func startExport(t *testing.T, dir string, relay *peers.Relay, broadcast, file string) *moqExport {
 	t.Helper()
 	bin, err := peers.BinDir()
 	if err != nil {
@@ -159,12 +159,12 @@ func startExport(t *testing.T, dir string, relay *peers.Relay, broadcast, file s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return &export{cmd: cmd, path: path}
+	return &moqExport{cmd: cmd, path: path}
 }
 
 // stopExport ends moq export; it may already have exited when the broadcast
 // ended.
-func stopExport(t *testing.T, e *export) {
+func stopExport(t *testing.T, e *moqExport) {
 	t.Helper()
 	_ = e.cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan struct{})

@@ -126,6 +126,12 @@ in
       description = "DANGER: accept any relay certificate. Only for an IP-literal relayUrlOverride; prefer tlsFingerprint.";
     };
 
+    protocol = mkOption {
+      type = types.enum [ "auto" "moq-lite" "ietf" ];
+      default = "auto";
+      description = "Protocol family offered to the relay: auto (moq-lite, else IETF moq-transport draft-14), moq-lite, or ietf (draft-14 only, e.g. Cloudflare's relay network).";
+    };
+
     tlsFingerprint = mkOption {
       type = types.nullOr types.str;
       default = null;

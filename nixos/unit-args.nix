@@ -22,6 +22,7 @@ in
 ++ lib.optionals cfg.relayAnnounce [ "--relay-announce" cfg.relayUrl ]
 ++ lib.optionals (cfg.relayUrlOverride != null) [ "--relay-url-override" cfg.relayUrlOverride ]
 ++ lib.optionals (cfg.maxBroadcasts != null) [ "--max-broadcasts" (toString cfg.maxBroadcasts) ]
+++ lib.optionals (cfg.protocol != "auto") [ "--protocol" cfg.protocol ]
 ++ lib.optional cfg.tlsDisableVerify "--tls-disable-verify"
 ++ lib.optionals (cfg.tlsFingerprint != null) [ "--tls-fingerprint" cfg.tlsFingerprint ]
 ++ lib.optionals (cfg.metricsListen != null) [ "--metrics-listen" cfg.metricsListen ]

@@ -30,6 +30,7 @@ let
     directoryUrl = null;
     relayUrlOverride = "https://203.0.113.7:443/anon";
     tlsDisableVerify = true;
+    protocol = "ietf";
     broadcasts = [ "la-nbc" "it's/odd name" ];
     include = [ "la-*" ];
     exclude = [ "la-test*" ];
@@ -53,7 +54,7 @@ let
   undocumented = builtins.filter (n: !(plain.declared.${n} ? description) || !(plain.declared.${n} ? default) && n != "enable")
     (builtins.attrNames plain.declared);
   required = [ "enable" "package" "outputDir" "manifestDir" "directoryUrl" "relayUrl" "relayUrlOverride" "pollInterval"
-    "tracks" "followCatalog" "tlsDisableVerify" "tlsFingerprint" "broadcasts" "include" "exclude" "user" "group" "extraArgs" ];
+    "tracks" "followCatalog" "tlsDisableVerify" "tlsFingerprint" "protocol" "broadcasts" "include" "exclude" "user" "group" "extraArgs" ];
   has = list: x: builtins.elem x list;
   hasPair = list: a: b: builtins.any (i: builtins.elemAt list i == a && builtins.elemAt list (i + 1) == b)
     (builtins.genList (i: i) (builtins.length list - 1));
@@ -84,6 +85,7 @@ let
     "static broadcasts passed" = hasPair custom.unitArgs "--broadcast" "it's/odd name";
     "metrics listen address passed only when set" =
       hasPair custom.unitArgs "--metrics-listen" "127.0.0.1:9464" && !(has plain.unitArgs "--metrics-listen");
+    "protocol passed only when not auto" = hasPair custom.unitArgs "--protocol" "ietf" && !(has plain.unitArgs "--protocol");
     "tls flag passed" = has custom.unitArgs "--tls-disable-verify" && !(has plain.unitArgs "--tls-disable-verify");
     "extra args last" = builtins.elemAt custom.unitArgs (builtins.length custom.unitArgs - 1) == "1m";
     "assertions hold for both configurations" = assertionsHold plain && assertionsHold custom;

@@ -75,6 +75,7 @@ func TestDiscoverExitStatus(t *testing.T) {
 		{[]string{"--relay", "https://u@r.example/anon"}, ExitConfig},
 		{[]string{"--relay", "https://r.example/anon?token=x"}, ExitConfig},
 		{[]string{"--relay", "https://r.example/anon", "--tls-fingerprint", "xyz"}, ExitConfig},
+		{[]string{"--relay", "https://r.example/anon", "--protocol", "moq-transport-16"}, ExitConfig},
 		{[]string{"--directory", srv.URL, "--relay", "https://r.example"}, ExitUsage},
 		{[]string{"--prefix", "x"}, ExitUsage},
 	} {

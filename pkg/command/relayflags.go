@@ -19,7 +19,8 @@ func tlsFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "tls-fingerprint", Usage: "pin the relay's certificate by the hex SHA-256 of its DER (moq-relay serves it at http://host:port/certificate.sha256)", EnvVars: []string{"EC_TLS_FINGERPRINT"}},
 		&cli.BoolFlag{Name: "tls-disable-verify", Usage: "DANGER: accept any certificate (only for an IP-literal relay override)", EnvVars: []string{"EC_TLS_DISABLE_VERIFY"}},
-		&cli.StringSliceFlag{Name: "moq-version", Usage: "offer only these protocol versions, most preferred first (default: all supported)"},
+		&cli.StringSliceFlag{Name: "moq-version", Usage: "offer only these moq-lite versions, most preferred first (default: all supported)"},
+		&cli.StringFlag{Name: "protocol", Value: moq.ProtocolAuto, Usage: "protocol family: auto (moq-lite, else IETF moq-transport draft-14), moq-lite or ietf", EnvVars: []string{"EC_PROTOCOL"}},
 	}
 }
 
@@ -45,7 +46,13 @@ func dialOptions(c *cli.Context, log *slog.Logger) (moq.DialOptions, error) {
 	if fp != "" && c.Bool("tls-disable-verify") {
 		return moq.DialOptions{}, configErrorf("--tls-fingerprint and --tls-disable-verify exclude each other")
 	}
+	switch c.String("protocol") {
+	case moq.ProtocolAuto, moq.ProtocolLite, moq.ProtocolIETF:
+	default:
+		return moq.DialOptions{}, configErrorf("--protocol %q: want auto, moq-lite or ietf", c.String("protocol"))
+	}
 	return moq.DialOptions{
+		Protocol: c.String("protocol"),
 		TLS:      moq.TLSOptions{Fingerprint: fp, DisableVerify: c.Bool("tls-disable-verify")},
 		Versions: c.StringSlice("moq-version"),
 		Logger:   log,

@@ -18,6 +18,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/every-channel/ec-node/pkg/moq/wire"
+	"github.com/every-channel/ec-node/pkg/moq/wire/ietf"
 )
 
 // DialOptions configures Dial. The zero value verifies the relay's certificate
@@ -27,6 +28,10 @@ type DialOptions struct {
 	// Versions are the moq-lite versions to offer, most preferred first.
 	// Default: ["moq-lite-06", "moq-lite-05", "moq-lite-04", "moq-lite-03"].
 	Versions []string
+	// Protocol chooses the protocol family: ProtocolAuto (the default, "")
+	// offers the moq-lite versions and IETF draft-14 after them, ProtocolLite
+	// and ProtocolIETF only one family.
+	Protocol string
 	// Logger receives session events (default slog.Default()). URLs are logged
 	// without their query, which may hold a ?jwt= token.
 	Logger *slog.Logger
@@ -57,11 +62,28 @@ const handshakeTimeout = 15 * time.Second
 // sends no WebTransport setting in its client SETTINGS; v0.11+ send
 // `:protocol webtransport-h3`). See pkg/moq/h3wt and docs/moq.md.
 func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error) {
-	wt, version, log, err := dialWT(ctx, rawURL, opts)
+	ctx, cancel := handshakeContext(ctx)
+	defer cancel()
+	wt, offered, log, err := dialWT(ctx, rawURL, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(wt, version, log)
+	// A relay that selects no subprotocol may still take draft-14's own
+	// negotiation (CLIENT_SETUP), as moq-relay does; only tried when asked for
+	// IETF alone, so that auto fails fast against a relay speaking neither.
+	if picked := wt.Protocol(); picked == ietf.Protocol || (picked == "" && opts.Protocol == ProtocolIETF) {
+		is, err := dialIETF(ctx, wt, log.With("version", ietf.Name))
+		if err != nil {
+			return nil, fmt.Errorf("moq: relay %s: %w", RedactURL(rawURL), err)
+		}
+		is.log.Info("moq session established")
+		return is, nil
+	}
+	version, err := liteVersion(wt, offered, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	s := newSession(wt, version, log.With("version", version.String()))
 	if err := s.sendSetup(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -70,10 +92,20 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 	return s, nil
 }
 
-// dialWT opens the WebTransport session and negotiates the moq-lite version;
-// Dial (subscriber) and DialPublisher build on it. The logger it returns
-// carries the redacted relay URL and the version.
-func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session, wire.Version, *slog.Logger, error) {
+// handshakeContext bounds a handshake by handshakeTimeout when ctx has no
+// deadline of its own.
+func handshakeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, handshakeTimeout)
+}
+
+// dialWT opens the WebTransport session, offering the moq-lite versions of
+// opts and, as opts.Protocol asks, IETF draft-14; Dial (subscriber) and
+// DialPublisher build on it. It returns what it offered and a logger carrying
+// the redacted relay URL.
+func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session, []string, *slog.Logger, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -81,7 +113,7 @@ func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session
 	safeURL := RedactURL(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, 0, nil, fmt.Errorf("moq: relay URL %q: want https://host[:port]/path", safeURL)
+		return nil, nil, nil, fmt.Errorf("moq: relay URL %q: want https://host[:port]/path", safeURL)
 	}
 	names := opts.Versions
 	if len(names) == 0 {
@@ -91,12 +123,16 @@ func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session
 	}
 	for _, n := range names {
 		if _, err := wire.ParseVersion(n); err != nil {
-			return nil, 0, nil, fmt.Errorf("moq: %w", err)
+			return nil, nil, nil, fmt.Errorf("moq: %w", err)
 		}
+	}
+	names, err = protocolOffer(opts.Protocol, names)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	tlsConf, err := clientTLS(u.Hostname(), opts.TLS, log)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, nil, nil, err
 	}
 	qconf := &quic.Config{
 		// A subscriber only receives, so without its own pings it would notice a
@@ -108,22 +144,23 @@ func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session
 		MaxIncomingUniStreams: 1024,
 		MaxIncomingStreams:    64,
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, handshakeTimeout)
-		defer cancel()
-	}
 	wt, err := h3wt.Dial(ctx, rawURL, tlsConf, qconf, names)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
+		return nil, nil, nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
 	}
+	return wt, names, log.With("relay", safeURL), nil
+}
+
+// liteVersion is the moq-lite version the relay picked from offered; when it
+// picked none, the session is closed.
+func liteVersion(wt *h3wt.Session, offered []string, rawURL string) (wire.Version, error) {
 	picked := wt.Protocol()
 	version, err := wire.ParseVersion(picked)
 	if err != nil {
 		_ = wt.CloseWithError(wire.SessionVersion, "no common version")
-		return nil, 0, nil, fmt.Errorf("moq: relay %s picked none of %v (got %q)", safeURL, names, picked)
+		return 0, fmt.Errorf("moq: relay %s picked none of %v (got %q)", RedactURL(rawURL), offered, picked)
 	}
-	return wt, version, log.With("relay", safeURL, "version", version.String()), nil
+	return version, nil
 }
 
 // scrub removes the raw URL (and so any token) from an error message that may

@@ -19,6 +19,10 @@ type group struct {
 	version   wire.Version
 	timescale uint64
 
+	// readHeader, when set, reads frame headers in place of the moq-lite
+	// layout (an IETF subgroup stream; see ietf_session.go).
+	readHeader func() (wire.FrameHeader, error)
+
 	prevTS uint64
 	frames int
 	body   *frameBody // the frame handed out last
@@ -42,7 +46,13 @@ func (g *group) NextFrame() (Frame, error) {
 			return Frame{}, g.fail(err)
 		}
 	}
-	h, err := wire.ReadFrameHeader(g.br, g.version, g.prevTS)
+	var h wire.FrameHeader
+	var err error
+	if g.readHeader != nil {
+		h, err = g.readHeader()
+	} else {
+		h, err = wire.ReadFrameHeader(g.br, g.version, g.prevTS)
+	}
 	if err == io.EOF {
 		g.err = io.EOF
 		return Frame{}, io.EOF

@@ -88,10 +88,23 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 	if opts.Versions, err = publisherVersions(opts.Versions); err != nil {
 		return nil, err
 	}
-	wt, version, log, err := dialWT(ctx, rawURL, opts)
+	switch opts.Protocol {
+	case "", ProtocolAuto, ProtocolLite:
+		opts.Protocol = ProtocolLite
+	default:
+		return nil, fmt.Errorf("moq: publish: protocol %q: the publisher speaks moq-lite only", opts.Protocol)
+	}
+	hctx, cancel := handshakeContext(ctx)
+	defer cancel()
+	wt, offered, log, err := dialWT(hctx, rawURL, opts)
 	if err != nil {
 		return nil, err
 	}
+	version, err := liteVersion(wt, offered, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With("version", version.String())
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &Publisher{wt: wt, version: version, log: log.With("broadcast", broadcast), broadcast: broadcast,
 		hop: randomHop(), ctx: pctx, cancel: cancel, tracks: map[string]*Track{},
@@ -105,7 +118,7 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 	})
 	p.goSafe(p.acceptBidi)
 	p.goSafe(p.acceptUni)
-	if err := p.sendSetup(ctx); err != nil {
+	if err := p.sendSetup(hctx); err != nil {
 		p.end(err)
 		p.wg.Wait()
 		return nil, err
