@@ -21,6 +21,9 @@ type fakeRelay struct {
 	sessions  int
 	done      chan struct{} // closed to end the current session
 	subs      map[string]int
+	// subscribeErr, if set, fails every Subscribe (as a relay granting no
+	// request ids does).
+	subscribeErr error
 }
 
 type fakeGroup struct {
@@ -75,6 +78,9 @@ func (s *fakeSession) Announced(ctx context.Context, prefix string) (moq.Announc
 func (s *fakeSession) Subscribe(ctx context.Context, broadcast, track string) (moq.Subscription, error) {
 	s.relay.mu.Lock()
 	defer s.relay.mu.Unlock()
+	if s.relay.subscribeErr != nil {
+		return nil, s.relay.subscribeErr
+	}
 	ch, ok := s.relay.tracks[track]
 	if !ok {
 		return nil, fmt.Errorf("subscribe %s: %w", track, moq.ErrNotFound)

@@ -45,11 +45,12 @@ func newTrackSet(w *worker, sess moq.Session) *trackSet {
 	}
 }
 
-// run subscribes and blocks until ctx ends or a store write fails.
-func (ts *trackSet) run(ctx context.Context) {
-	ctx, cancel := context.WithCancelCause(ctx)
+// run subscribes and blocks until ctx ends (nil) or the session must end: a
+// store write failed, or no group arrived for StallTimeout. It returns why.
+func (ts *trackSet) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
-		cancel(nil)
+		cancel()
 		ts.wg.Wait()
 	}()
 	catalogs := make(chan catalogUpdate, 1)
@@ -68,14 +69,12 @@ func (ts *trackSet) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case err := <-ts.failed:
-			cancel(err)
-			return
+			return err
 		case <-stall.C:
 			if idle := time.Since(time.Unix(0, ts.lastGroup.Load())); idle > ts.w.cfg.StallTimeout {
-				cancel(fmt.Errorf("%w for %s", errStalled, idle.Round(time.Second)))
-				return
+				return fmt.Errorf("%w for %s", errStalled, idle.Round(time.Second))
 			}
 		case u := <-catalogs:
 			next := slices.DeleteFunc(slices.Clone(ts.w.cfg.FallbackTracks), func(t string) bool { return t == catalog.TrackName })
@@ -161,6 +160,7 @@ func (ts *trackSet) start(ctx context.Context, name string, catalogs chan catalo
 	go func() {
 		defer ts.wg.Done()
 		err := ts.track(tctx, name, catalogs)
+		stopped := tctx.Err() != nil // by want or the session's end: no failure to report
 		ts.mu.Lock()
 		delete(ts.running, name)
 		ts.mu.Unlock()
@@ -185,7 +185,7 @@ func (ts *trackSet) start(ctx context.Context, name string, catalogs chan catalo
 			case ts.failed <- err:
 			default:
 			}
-		case err != nil && ctx.Err() == nil && tctx.Err() == nil:
+		case err != nil && !stopped:
 			ts.w.log.Warn("track subscription ended", "track", name, "err", err)
 		}
 	}()

@@ -188,7 +188,9 @@ func (w *worker) session(ctx context.Context) error {
 	}()
 
 	tracks := newTrackSet(w, sess)
-	tracks.run(ctx)
+	if err := tracks.run(ctx); err != nil {
+		return err
+	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strconv"
@@ -191,6 +192,34 @@ func TestFollowReconnectsWhenStalled(t *testing.T) {
 			defer relay.mu.Unlock()
 			return relay.sessions >= 3
 		})
+}
+
+// TestFollowSaysWhyItReconnects: a subscription that fails, and the stall
+// that then ends the session, are both logged with their reason (aiomoqt as a
+// server granted no request ids, and the archiver said nothing for 30 s, then
+// "session ended; reconnecting err=<nil>").
+func TestFollowSaysWhyItReconnects(t *testing.T) {
+	relay := newFakeRelay("video0.m4s")
+	relay.subscribeErr = errors.New("the relay allows no more requests (MAX_REQUEST_ID 0)")
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	runFake(t, relay, Config{Tracks: []string{"video0.m4s"}, StallTimeout: 50 * time.Millisecond, Logger: logger},
+		func([]record.Header) bool {
+			relay.mu.Lock()
+			defer relay.mu.Unlock()
+			return relay.sessions >= 2
+		})
+	logs.mu.Lock()
+	text := logs.b.String()
+	logs.mu.Unlock()
+	for _, want := range []string{
+		`msg="track subscription ended" broadcast=bbb relay=https://relay.test/anon track=video0.m4s err="the relay allows no more requests (MAX_REQUEST_ID 0)"`,
+		`msg="session ended; reconnecting" broadcast=bbb relay=https://relay.test/anon err="no group received for`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("log lacks %s\n%s", want, text)
+		}
+	}
 }
 
 func TestFollowRetriesMissingExplicitTrack(t *testing.T) {
