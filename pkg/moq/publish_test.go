@@ -651,3 +651,96 @@ func TestLite06PublisherFrameBounds(t *testing.T) {
 		t.Fatalf("responses %+v, want %+v", got, want)
 	}
 }
+
+// TestPublisherUpdateEndBelowSent: a SUBSCRIBE_UPDATE whose end falls below a
+// group already sent ends the subscription after that group; SUBSCRIBE_END
+// never names an end below a group the subscriber has (a lite-06 relay drops
+// such a subscription as a protocol violation).
+func TestPublisherUpdateEndBelowSent(t *testing.T) {
+	for _, v := range []wire.Version{wire.Lite06, wire.Lite05} {
+		t.Run(v.String(), func(t *testing.T) {
+			got := make(chan uint64, 4)   // group sequences received
+			resps := make(chan string, 4) // subscribe responses, then the error that ended them
+			s := startStandIn(t, []string{v.String()}, func(p *moqtest.Peer) {
+				ctx := p.Session.Context()
+				if _, err := p.ReadClientSetup(ctx); err != nil {
+					resps <- err.Error()
+					return
+				}
+				go func() {
+					for {
+						str, err := p.Session.AcceptUniStream(ctx)
+						if err != nil {
+							return
+						}
+						br := bufio.NewReader(str)
+						_, _ = wire.ReadStreamType(br)
+						hdr, err := wire.ReadGroup(br, v)
+						_, _ = io.Copy(io.Discard, br)
+						if err == nil {
+							got <- hdr.Sequence
+						}
+					}
+				}()
+				b := wire.AppendStreamType(nil, wire.StreamSubscribe)
+				b, _ = wire.Subscribe{ID: 1, Broadcast: "b", Track: "t"}.Append(b, v)
+				sub, err := p.OpenBidi(ctx, b)
+				if err != nil {
+					resps <- err.Error()
+					return
+				}
+				sr := bufio.NewReader(sub)
+				for {
+					resp, err := wire.ReadSubscribeResponse(sr, v)
+					if err != nil {
+						resps <- fmt.Sprint(err)
+						break
+					}
+					resps <- fmt.Sprintf("%d:%d", resp.Kind, resp.Group)
+					if resp.Kind == wire.ResponseStart {
+						// Wait for groups 5 and 6, then cap the subscription at 5.
+						<-got
+						<-got
+						b, _ := wire.SubscribeUpdate{End: wire.OptionalGroup{Seq: 5, Set: true}}.Append(nil, v)
+						if _, err := sub.Write(b); err != nil {
+							resps <- err.Error()
+							return
+						}
+					}
+				}
+				_ = sub.Close()
+				<-ctx.Done()
+			})
+			ctx := testCtx(t)
+			pub, err := moq.DialPublisher(ctx, s.URL, "b", moq.DialOptions{
+				TLS: moq.TLSOptions{Fingerprint: s.Fingerprint}, Logger: quietLogger(), Versions: []string{v.String()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close(ctx)
+			track, _ := pub.Track("t", moq.TrackInfo{})
+			if err := track.WriteGroup(ctx, moq.OutGroup{Sequence: 5, Frames: []moq.OutFrame{{Payload: []byte("a")}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.WaitSubscribed(ctx, []string{"t"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := track.WriteGroup(ctx, moq.OutGroup{Sequence: 6, Frames: []moq.OutFrame{{Payload: []byte("b")}}}); err != nil {
+				t.Fatal(err)
+			}
+			var seen []string
+			for range 3 {
+				select {
+				case r := <-resps:
+					seen = append(seen, r)
+				case <-ctx.Done():
+					t.Fatalf("timed out after %v", seen)
+				}
+			}
+			want := []string{fmt.Sprintf("%d:5", wire.ResponseStart), fmt.Sprintf("%d:7", wire.ResponseEnd), "EOF"}
+			if !reflect.DeepEqual(seen, want) {
+				t.Fatalf("responses %v, want %v", seen, want)
+			}
+		})
+	}
+}

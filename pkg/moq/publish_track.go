@@ -165,6 +165,7 @@ type pubSubscription struct {
 	end        wire.OptionalGroup
 	startFrame uint64             // lite-06: first frame of the start group
 	endFrame   wire.OptionalFrame // lite-06: last frame of the end group
+	sentNext   uint64 // one past the highest group sent: the lowest valid end
 	started    bool
 	finished   bool
 }
@@ -280,6 +281,10 @@ func (s *pubSubscription) offer(ctx context.Context, g *OutGroup) error {
 		}
 	}
 	last := s.end.Set && g.Sequence >= s.end.Seq
+	// SUBSCRIBE_END below a group already sent contradicts it (lite-06 relays
+	// drop the subscription as a protocol violation).
+	s.sentNext = max(s.sentNext, g.Sequence+1)
+	end := s.sentNext
 	var first uint64
 	if s.start.Set && g.Sequence == s.start.Seq {
 		first = min(s.startFrame, uint64(len(g.Frames)))
@@ -307,7 +312,7 @@ func (s *pubSubscription) offer(ctx context.Context, g *OutGroup) error {
 		s.sendGroup(g.Sequence, first, frames)
 	})
 	if last {
-		s.t.p.goSafe(func() { s.finish(g.Sequence + 1) })
+		s.t.p.goSafe(func() { s.finish(end) })
 	}
 	return nil
 }
@@ -347,10 +352,11 @@ func (s *pubSubscription) sendGroup(seq, first uint64, frames []OutFrame) {
 func (s *pubSubscription) update(u wire.SubscribeUpdate) {
 	s.mu.Lock()
 	s.prio, s.start, s.end, s.startFrame, s.endFrame = u.Priority, u.Start, u.End, u.StartFrame, u.EndFrame
+	end := max(u.End.Seq+1, s.sentNext)
 	s.mu.Unlock()
 	if u.End.Set {
 		if g := s.t.latestGroup(); g != nil && g.Sequence >= u.End.Seq {
-			s.t.p.goSafe(func() { s.finish(u.End.Seq + 1) })
+			s.t.p.goSafe(func() { s.finish(end) })
 		}
 	}
 }
