@@ -165,7 +165,7 @@ type pubSubscription struct {
 	end        wire.OptionalGroup
 	startFrame uint64             // lite-06: first frame of the start group
 	endFrame   wire.OptionalFrame // lite-06: last frame of the end group
-	sentNext   uint64 // one past the highest group sent: the lowest valid end
+	sentNext   uint64             // one past the highest group sent: the lowest valid end
 	started    bool
 	finished   bool
 }
