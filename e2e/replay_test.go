@@ -46,7 +46,7 @@ var replayWindow = func() time.Duration {
 // is restricted to.
 func TestReplayRoundTripRealPeers(t *testing.T) {
 	ecNode := buildBinary(t, "ec-node")
-	for _, version := range []string{"moq-lite-05", "moq-lite-04", "moq-lite-03"} {
+	for _, version := range []string{"moq-lite-06", "moq-lite-05", "moq-lite-04", "moq-lite-03"} {
 		t.Run(version, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
@@ -81,6 +81,10 @@ func TestReplayRoundTripRealPeers(t *testing.T) {
 				t.Fatalf("replay: %v\n%s", err, lastLines(readFile(dir, "replay.log"), 30))
 			}
 			t.Logf("replay ran %s for a %s archive", time.Since(started).Round(time.Millisecond), replayWindow)
+			// The relay accepts only version, so this is what the publisher spoke.
+			if log := readFile(dir, "replay.log"); !strings.Contains(log, "version="+version) {
+				t.Fatalf("replay did not publish on %s:\n%s", version, lastLines(log, 30))
+			}
 			time.Sleep(time.Second) // the last groups reach the subscribers
 			stopProc(t, archiver, dir, "archive-replay")
 			stopExport(t, replayExport)

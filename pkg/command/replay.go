@@ -26,7 +26,7 @@ func Replay() *cli.Command {
 		Name:  "replay",
 		Usage: "publish an archived broadcast into a MoQ relay, byte for byte",
 		Description: `Reads the manifests of --from-broadcast and the objects they name (each re-hashed
-on read), and publishes every archived track under --name over WebTransport (moq-lite 03/04/05):
+on read), and publishes every archived track under --name over WebTransport (moq-lite 03/04/05/06):
 each group with its original sequence number and frame boundaries, on the original timing
 taken from the manifests' received times. Gaps in the archive stay gaps. See docs/moq.md.
 

@@ -23,7 +23,7 @@ import (
 // broadcast to the relay and serves the relay's subscriptions to its tracks.
 //
 // The relay pulls: it asks for announcements (ANNOUNCE_PLEASE), and subscribes
-// to a track (SUBSCRIBE, on lite-05 after a TRACK request) only while one of
+// to a track (SUBSCRIBE, from lite-05 after a TRACK request) only while one of
 // its own subscribers wants it. A subscription without a start group begins
 // with the track's latest group, sent whole, as moq-relay does for its own
 // subscribers; each group goes out on its own uni stream.
@@ -49,14 +49,14 @@ type Publisher struct {
 
 // TrackInfo describes a published track.
 type TrackInfo struct {
-	// Priority is the track's priority in lite-05 TRACK_INFO (moq-net's default
-	// is 127).
+	// Priority is the track's priority in TRACK_INFO, lite-05 on (moq-net's
+	// default is 127).
 	Priority uint8
 	// MaxLatency bounds how long the relay keeps serving a group once a newer
-	// one exists (lite-05 TRACK_INFO; 0 means 5 s, moq-net's default).
+	// one exists (TRACK_INFO, lite-05 on; 0 means 5 s, moq-net's default).
 	MaxLatency time.Duration
-	// Timescale is the unit of the frame timestamps, per second (lite-05;
-	// 0 means 1000).
+	// Timescale is the unit of the frame timestamps, per second (lite-05
+	// on; 0 means 1000).
 	Timescale uint64
 }
 
@@ -128,9 +128,8 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 }
 
 // PublisherVersions are the moq-lite versions the publisher speaks, most
-// preferred first. lite-06 is subscriber-only for now, so a publisher never
-// offers it: a relay preferring 06 then settles on 05.
-var PublisherVersions = []wire.Version{wire.Lite05, wire.Lite04, wire.Lite03}
+// preferred first (all that the subscriber speaks).
+var PublisherVersions = []wire.Version{wire.Lite06, wire.Lite05, wire.Lite04, wire.Lite03}
 
 // publisherVersions returns the versions to offer: PublisherVersions when none
 // are asked for, else the asked ones, each of which the publisher must speak.
@@ -197,7 +196,7 @@ func (p *Publisher) end(err error) {
 	_ = p.wt.CloseWithError(wire.SessionCancel, "")
 }
 
-// sendSetup writes our lite-05 SETUP: ROLE=publisher, so the relay wires only
+// sendSetup writes our SETUP (lite-05 on): ROLE=publisher, so the relay wires only
 // the half that subscribes to us.
 func (p *Publisher) sendSetup(ctx context.Context) error {
 	if !p.version.HasSetup() {
@@ -362,7 +361,7 @@ func (p *Publisher) acceptBidi() {
 	}
 }
 
-// acceptUni reads the relay's lite-05 SETUP and refuses anything else: we
+// acceptUni reads the relay's SETUP (lite-05 on) and refuses anything else: we
 // subscribe to nothing, so no group stream is ours.
 func (p *Publisher) acceptUni() {
 	for {
@@ -434,6 +433,8 @@ type announceStream struct {
 	mu     sync.Mutex
 	active bool
 	done   bool
+	id     uint64 // lite-06: the announce id our active START took
+	nextID uint64 // lite-06: the id the stream's next START takes
 }
 
 // serveAnnounce answers an ANNOUNCE_PLEASE. The stream stays open while the
@@ -489,8 +490,17 @@ func (a *announceStream) send(status wire.AnnounceStatus) {
 		return
 	}
 	a.active = status == wire.AnnounceActive
+	// Hops stay empty from lite-05 on: the receiver appends our id from
+	// ANNOUNCE_OK. A lite-06 START costs nothing (a live publisher's
+	// production cost is 0) and takes the stream's next id, which END names.
 	msg := wire.Announce{Status: status, Suffix: a.suffix, Hops: []uint64{}}
-	if status == wire.AnnounceActive && !a.p.version.HasAnnounceOK() {
+	switch {
+	case a.p.version.HasAnnounceIDs() && a.active:
+		a.id = a.nextID
+		a.nextID++
+	case a.p.version.HasAnnounceIDs():
+		msg = wire.Announce{Status: status, ID: a.id}
+	case a.active && !a.p.version.HasAnnounceOK():
 		// Before lite-05 the sender appends its own id to the chain (lite-03
 		// carries only the count).
 		msg.Hops = []uint64{a.p.hop}
@@ -537,7 +547,7 @@ func trimPathPrefix(path, prefix string) (string, bool) {
 	return "", false
 }
 
-// serveTrackInfo answers a lite-05 TRACK request with the track's TRACK_INFO,
+// serveTrackInfo answers a TRACK request (lite-05 on) with the track's TRACK_INFO,
 // or resets the stream with NotFound.
 func (p *Publisher) serveTrackInfo(str *h3wt.Stream, br *bufio.Reader) {
 	req, err := wire.ReadTrack(br, p.version)
@@ -565,8 +575,10 @@ func (p *Publisher) serveTrackInfo(str *h3wt.Stream, br *bufio.Reader) {
 	str.CancelRead(wire.CodeCancel)
 }
 
-// serveFetch answers a lite-05 FETCH for the track's latest group, the only
-// one a publisher without a cache still holds; any other group is NotFound.
+// serveFetch answers a FETCH (lite-05 and later) for the track's latest group,
+// the only one a publisher without a cache still holds; any other group is
+// NotFound. A lite-06 fetch gets the frames it bounds; the answer has no
+// header, so a start frame past the group's end is NotFound too.
 func (p *Publisher) serveFetch(str *h3wt.Stream, br *bufio.Reader) {
 	req, err := wire.ReadFetch(br, p.version)
 	if err != nil {
@@ -578,14 +590,14 @@ func (p *Publisher) serveFetch(str *h3wt.Stream, br *bufio.Reader) {
 	if t := p.track(req.Broadcast, req.Track); t != nil {
 		g = t.latestGroup()
 	}
-	if g == nil || g.Sequence != req.Group {
+	if g == nil || g.Sequence != req.Group || req.StartFrame > uint64(len(g.Frames)) {
 		cancelStream(str, wire.CodeNotFound)
 		return
 	}
 	str.CancelRead(wire.CodeCancel)
 	stop := context.AfterFunc(p.ctx, func() { str.CancelWrite(wire.CodeSessionClosed) })
 	defer stop()
-	if err := writeFrames(str, g, p.version); err != nil {
+	if err := writeFrames(str, frameRange(g.Frames, req.StartFrame, req.EndFrame), p.version); err != nil {
 		p.log.Debug("fetch", "group", g.Sequence, "err", err)
 		str.CancelWrite(wire.CodeCancel)
 		return
@@ -593,11 +605,23 @@ func (p *Publisher) serveFetch(str *h3wt.Stream, br *bufio.Reader) {
 	_ = str.Close()
 }
 
-// writeFrames writes a group's frames in group-stream format.
-func writeFrames(w io.Writer, g *OutGroup, v wire.Version) error {
+// frameRange is frames first to last (inclusive; unset: to the end), clamped
+// to the frames there are.
+func frameRange(frames []OutFrame, first uint64, last wire.OptionalFrame) []OutFrame {
+	n := uint64(len(frames))
+	end := n
+	if last.Set && last.Index < n {
+		end = last.Index + 1
+	}
+	return frames[min(first, end):end]
+}
+
+// writeFrames writes frames in group-stream format; timestamps are deltas
+// from the previous frame written, from 0.
+func writeFrames(w io.Writer, frames []OutFrame, v wire.Version) error {
 	var prev uint64
 	var hdr []byte
-	for _, f := range g.Frames {
+	for _, f := range frames {
 		var err error
 		hdr, err = wire.FrameHeader{Size: uint64(len(f.Payload)), Timestamp: f.Timestamp}.Append(hdr[:0], v, prev)
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"reflect"
 	"testing"
 
 	"github.com/quic-go/webtransport-go"
@@ -203,8 +203,8 @@ func TestPublisherServesRelay(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := expect(t, script, script.announced)
-			if a.Status != wire.AnnounceActive || a.Suffix != "show" {
-				t.Fatalf("announce %+v, want active suffix show", a)
+			if a.Status != wire.AnnounceActive || a.Suffix != "show" || a.Cost != (wire.RouteCost{}) {
+				t.Fatalf("announce %+v, want active suffix show at no cost", a)
 			}
 			if err := expect(t, script, script.notFound); !isReset(err, wire.CodeNotFound) {
 				t.Fatalf("unknown track: %v, want reset NotFound", err)
@@ -260,8 +260,14 @@ func TestPublisherServesRelay(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- pub.Close(closeCtx) }()
-			if a := expect(t, script, script.withdrawn); a.Status != wire.AnnounceEnded || a.Suffix != "show" {
-				t.Fatalf("withdrawal %+v", a)
+			// Lite-06 names the announcement by the id its START took (the
+			// stream's first: 0), earlier versions by the path.
+			want := wire.Announce{Status: wire.AnnounceEnded, Suffix: "show", Hops: []uint64{}}
+			if v.HasAnnounceIDs() {
+				want = wire.Announce{Status: wire.AnnounceEnded, ID: 0}
+			}
+			if a := expect(t, script, script.withdrawn); !reflect.DeepEqual(a, want) {
+				t.Fatalf("withdrawal %+v, want %+v", a, want)
 			}
 			if err := <-done; err != nil {
 				t.Fatal(err)
@@ -430,17 +436,311 @@ func publisherVersions() []string {
 	return names
 }
 
-// TestPublisherRefusesLite06: the publisher does not speak lite-06 yet, so it
-// must never offer it (a relay preferring 06 would choose it).
-func TestPublisherRefusesLite06(t *testing.T) {
-	s := startStandIn(t, []string{"moq-lite-06"}, func(p *moqtest.Peer) { <-p.Session.Context().Done() })
-	_, err := moq.DialPublisher(testCtx(t), s.URL+"anon", "b", moq.DialOptions{Versions: []string{"moq-lite-06"}})
-	if err == nil || !strings.Contains(err.Error(), "not supported by the publisher") {
-		t.Fatalf("DialPublisher offering lite-06: got %v, want a refusal", err)
+// TestLite06PublisherFrameBounds: lite-06 FETCH and SUBSCRIBE may name frame
+// bounds; the publisher serves exactly those frames, a GROUP header says where
+// the stream's first frame sits in its group, and timestamps count from 0 on
+// each stream.
+func TestLite06PublisherFrameBounds(t *testing.T) {
+	v := wire.Lite06
+	type fetchResult struct {
+		frames [][]byte
+		stamps []uint64
+		err    error
 	}
-	for _, v := range moq.PublisherVersions {
-		if v == wire.Lite06 {
-			t.Fatal("PublisherVersions lists lite-06")
+	fetches := make(chan fetchResult, 4)
+	groups := make(chan error, 4) // nil: a group as wanted
+	responses := make(chan wire.SubscribeResponse, 4)
+	failed := make(chan error, 4)
+	// readFrames reads frames to the stream's FIN.
+	readFrames := func(br *bufio.Reader) ([][]byte, []uint64, error) {
+		var frames [][]byte
+		var stamps []uint64
+		var prev uint64
+		for {
+			h, err := wire.ReadFrameHeader(br, v, prev)
+			if err == io.EOF {
+				return frames, stamps, nil
+			}
+			if err != nil {
+				return frames, stamps, err
+			}
+			prev = h.Timestamp
+			f := make([]byte, h.Size)
+			if _, err := io.ReadFull(br, f); err != nil {
+				return frames, stamps, err
+			}
+			frames, stamps = append(frames, f), append(stamps, h.Timestamp)
 		}
+	}
+	s := startStandIn(t, []string{v.String()}, func(p *moqtest.Peer) {
+		ctx := p.Session.Context()
+		if _, err := p.ReadClientSetup(ctx); err != nil {
+			failed <- err
+			return
+		}
+		// Groups: 5 from frame 1 (the subscription's start), 6 through frame 0
+		// (its end).
+		want := map[uint64]struct {
+			start  uint64
+			frames []string
+			stamps []uint64
+		}{5: {1, []string{"b", "c"}, []uint64{200, 300}}, 6: {0, []string{"d"}, []uint64{400}}}
+		go func() {
+			for range 2 {
+				str, err := p.Session.AcceptUniStream(ctx)
+				if err != nil {
+					return
+				}
+				br := bufio.NewReader(str)
+				_, _ = wire.ReadStreamType(br)
+				hdr, err := wire.ReadGroup(br, v)
+				if err != nil {
+					groups <- err
+					continue
+				}
+				frames, stamps, err := readFrames(br)
+				w := want[hdr.Sequence]
+				got := fmt.Sprintf("%d@%d %q %v %v", hdr.Sequence, hdr.FrameStart, frames, stamps, err)
+				if exp := fmt.Sprintf("%d@%d %q %v <nil>", hdr.Sequence, w.start, w.frames, w.stamps); got != exp {
+					groups <- fmt.Errorf("group %s, want %s", got, exp)
+					continue
+				}
+				groups <- nil
+			}
+		}()
+		b := wire.AppendStreamType(nil, wire.StreamAnnounce)
+		b, _ = wire.AnnouncePlease{}.Append(b, v)
+		ann, err := p.OpenBidi(ctx, b)
+		if err != nil {
+			failed <- err
+			return
+		}
+		ar := bufio.NewReader(ann)
+		if _, err := wire.ReadAnnounceOK(ar, v); err != nil {
+			failed <- err
+			return
+		}
+		if a, err := wire.ReadAnnounce(ar, v); err != nil || a.Suffix != "b" {
+			failed <- fmt.Errorf("announce %+v, %v", a, err)
+			return
+		}
+		b = wire.AppendStreamType(nil, wire.StreamTrack)
+		b, _ = wire.Track{Broadcast: "b", Track: "t"}.Append(b, v)
+		str, err := p.OpenBidi(ctx, b)
+		if err != nil {
+			failed <- err
+			return
+		}
+		if info, err := wire.ReadTrackInfo(bufio.NewReader(str), v); err != nil || info.Timescale != 1000 {
+			failed <- fmt.Errorf("track info %+v, %v", info, err)
+			return
+		}
+		for _, f := range []wire.Fetch{
+			{Broadcast: "b", Track: "t", Group: 5, StartFrame: 1, EndFrame: wire.OptionalFrame{Index: 1, Set: true}},
+			{Broadcast: "b", Track: "t", Group: 5, StartFrame: 2},
+			{Broadcast: "b", Track: "t", Group: 5, StartFrame: 4}, // past the group's 3 frames
+		} {
+			b = wire.AppendStreamType(nil, wire.StreamFetch)
+			b, _ = f.Append(b, v)
+			str, err := p.OpenBidi(ctx, b)
+			if err != nil {
+				failed <- err
+				return
+			}
+			_ = str.Close()
+			frames, stamps, err := readFrames(bufio.NewReader(str))
+			fetches <- fetchResult{frames, stamps, err}
+		}
+		b = wire.AppendStreamType(nil, wire.StreamSubscribe)
+		b, _ = wire.Subscribe{ID: 9, Broadcast: "b", Track: "t", Start: wire.OptionalGroup{Seq: 5, Set: true}, StartFrame: 1,
+			End: wire.OptionalGroup{Seq: 6, Set: true}, EndFrame: wire.OptionalFrame{Index: 0, Set: true}}.Append(b, v)
+		sub, err := p.OpenBidi(ctx, b)
+		if err != nil {
+			failed <- err
+			return
+		}
+		sr := bufio.NewReader(sub)
+		for {
+			resp, err := wire.ReadSubscribeResponse(sr, v)
+			if err != nil {
+				if err != io.EOF {
+					failed <- err
+				}
+				break
+			}
+			responses <- resp
+		}
+		_ = sub.Close()
+		<-ctx.Done()
+	})
+	ctx := testCtx(t)
+	pub, err := moq.DialPublisher(ctx, s.URL, "b", moq.DialOptions{
+		TLS: moq.TLSOptions{Fingerprint: s.Fingerprint}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(ctx)
+	if pub.Version() != "moq-lite-06" {
+		t.Fatalf("negotiated %s", pub.Version())
+	}
+	track, _ := pub.Track("t", moq.TrackInfo{})
+	frames := func(stamp uint64, payloads ...string) []moq.OutFrame {
+		var out []moq.OutFrame
+		for i, p := range payloads {
+			out = append(out, moq.OutFrame{Payload: []byte(p), Timestamp: stamp + uint64(i)*100})
+		}
+		return out
+	}
+	if err := track.WriteGroup(ctx, moq.OutGroup{Sequence: 5, Frames: frames(100, "a", "b", "c")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Announce(); err != nil {
+		t.Fatal(err)
+	}
+	recv := func() fetchResult {
+		select {
+		case r := <-fetches:
+			return r
+		case err := <-failed:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		}
+		panic("unreachable")
+	}
+	for _, want := range []string{`["b"] [200] <nil>`, `["c"] [300] <nil>`} {
+		r := recv()
+		if got := fmt.Sprintf("%q %v %v", r.frames, r.stamps, r.err); got != want {
+			t.Errorf("fetch: %s, want %s", got, want)
+		}
+	}
+	if r := recv(); !isReset(r.err, wire.CodeNotFound) {
+		t.Errorf("fetch past the group's end: %v, want reset NotFound", r.err)
+	}
+	if err := pub.WaitSubscribed(ctx, []string{"t"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := track.WriteGroup(ctx, moq.OutGroup{Sequence: 6, Frames: frames(400, "d", "e", "f")}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case err := <-groups:
+			if err != nil {
+				t.Error(err)
+			}
+		case err := <-failed:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		}
+	}
+	var got []wire.SubscribeResponse
+	for range 2 {
+		select {
+		case r := <-responses:
+			got = append(got, r)
+		case err := <-failed:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		}
+	}
+	want := []wire.SubscribeResponse{{Kind: wire.ResponseStart, Group: 5}, {Kind: wire.ResponseEnd, Group: 7}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("responses %+v, want %+v", got, want)
+	}
+}
+
+// TestPublisherUpdateEndBelowSent: a SUBSCRIBE_UPDATE whose end falls below a
+// group already sent ends the subscription after that group; SUBSCRIBE_END
+// never names an end below a group the subscriber has (a lite-06 relay drops
+// such a subscription as a protocol violation).
+func TestPublisherUpdateEndBelowSent(t *testing.T) {
+	for _, v := range []wire.Version{wire.Lite06, wire.Lite05} {
+		t.Run(v.String(), func(t *testing.T) {
+			got := make(chan uint64, 4)   // group sequences received
+			resps := make(chan string, 4) // subscribe responses, then the error that ended them
+			s := startStandIn(t, []string{v.String()}, func(p *moqtest.Peer) {
+				ctx := p.Session.Context()
+				if _, err := p.ReadClientSetup(ctx); err != nil {
+					resps <- err.Error()
+					return
+				}
+				go func() {
+					for {
+						str, err := p.Session.AcceptUniStream(ctx)
+						if err != nil {
+							return
+						}
+						br := bufio.NewReader(str)
+						_, _ = wire.ReadStreamType(br)
+						hdr, err := wire.ReadGroup(br, v)
+						_, _ = io.Copy(io.Discard, br)
+						if err == nil {
+							got <- hdr.Sequence
+						}
+					}
+				}()
+				b := wire.AppendStreamType(nil, wire.StreamSubscribe)
+				b, _ = wire.Subscribe{ID: 1, Broadcast: "b", Track: "t"}.Append(b, v)
+				sub, err := p.OpenBidi(ctx, b)
+				if err != nil {
+					resps <- err.Error()
+					return
+				}
+				sr := bufio.NewReader(sub)
+				for {
+					resp, err := wire.ReadSubscribeResponse(sr, v)
+					if err != nil {
+						resps <- fmt.Sprint(err)
+						break
+					}
+					resps <- fmt.Sprintf("%d:%d", resp.Kind, resp.Group)
+					if resp.Kind == wire.ResponseStart {
+						// Wait for groups 5 and 6, then cap the subscription at 5.
+						<-got
+						<-got
+						b, _ := wire.SubscribeUpdate{End: wire.OptionalGroup{Seq: 5, Set: true}}.Append(nil, v)
+						if _, err := sub.Write(b); err != nil {
+							resps <- err.Error()
+							return
+						}
+					}
+				}
+				_ = sub.Close()
+				<-ctx.Done()
+			})
+			ctx := testCtx(t)
+			pub, err := moq.DialPublisher(ctx, s.URL, "b", moq.DialOptions{
+				TLS: moq.TLSOptions{Fingerprint: s.Fingerprint}, Logger: quietLogger(), Versions: []string{v.String()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close(ctx)
+			track, _ := pub.Track("t", moq.TrackInfo{})
+			if err := track.WriteGroup(ctx, moq.OutGroup{Sequence: 5, Frames: []moq.OutFrame{{Payload: []byte("a")}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.WaitSubscribed(ctx, []string{"t"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := track.WriteGroup(ctx, moq.OutGroup{Sequence: 6, Frames: []moq.OutFrame{{Payload: []byte("b")}}}); err != nil {
+				t.Fatal(err)
+			}
+			var seen []string
+			for range 3 {
+				select {
+				case r := <-resps:
+					seen = append(seen, r)
+				case <-ctx.Done():
+					t.Fatalf("timed out after %v", seen)
+				}
+			}
+			want := []string{fmt.Sprintf("%d:5", wire.ResponseStart), fmt.Sprintf("%d:7", wire.ResponseEnd), "EOF"}
+			if !reflect.DeepEqual(seen, want) {
+				t.Fatalf("responses %v, want %v", seen, want)
+			}
+		})
 	}
 }

@@ -102,8 +102,8 @@ func (t *Track) WriteGroup(ctx context.Context, g OutGroup) error {
 	return nil
 }
 
-// Close ends the track: each subscription gets its end (lite-05
-// SUBSCRIBE_END) and, once its groups are written, a FIN. Later
+// Close ends the track: each subscription gets its end (SUBSCRIBE_END,
+// lite-05 on) and, once its groups are written, a FIN. Later
 // subscriptions end at once.
 func (t *Track) Close() {
 	t.mu.Lock()
@@ -159,12 +159,15 @@ type pubSubscription struct {
 	gone   chan struct{} // closed when the subscription is over
 	peer   chan struct{} // closed when the relay closed its side
 
-	mu       sync.Mutex // guards the fields below and writes on str
-	prio     uint8
-	start    wire.OptionalGroup
-	end      wire.OptionalGroup
-	started  bool
-	finished bool
+	mu         sync.Mutex // guards the fields below and writes on str
+	prio       uint8
+	start      wire.OptionalGroup
+	end        wire.OptionalGroup
+	startFrame uint64             // lite-06: first frame of the start group
+	endFrame   wire.OptionalFrame // lite-06: last frame of the end group
+	sentNext   uint64             // one past the highest group sent: the lowest valid end
+	started    bool
+	finished   bool
 }
 
 func (s *pubSubscription) priority() uint8 {
@@ -192,12 +195,13 @@ func (p *Publisher) serveSubscribe(str *h3wt.Stream, br *bufio.Reader) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	s := &pubSubscription{t: t, id: req.ID, str: str, ctx: ctx, cancel: cancel,
 		slots: make(chan struct{}, maxInFlight), gone: make(chan struct{}), peer: make(chan struct{}),
-		prio: req.Priority, start: req.Start, end: req.End}
+		prio: req.Priority, start: req.Start, end: req.End, startFrame: req.StartFrame, endFrame: req.EndFrame}
 	defer cancel()
 	p.log.Info("relay subscribed", "track", t.name, "id", req.ID, "priority", req.Priority,
-		"start", optGroupString(req.Start), "end", optGroupString(req.End))
+		"start", optGroupString(req.Start), "end", optGroupString(req.End),
+		"start_frame", req.StartFrame, "end_frame", optFrameString(req.EndFrame))
 	if !p.version.HasTrackStream() {
-		// Lite-03/04 acknowledge; lite-05 accepts implicitly (SUBSCRIBE_START).
+		// Lite-03/04 acknowledge; lite-05 on accept implicitly (SUBSCRIBE_START).
 		ok := wire.SubscribeResponse{Kind: wire.ResponseOK, OK: wire.SubscribeOK{Priority: req.Priority}}
 		if err := s.writeControl(ok); err != nil {
 			p.log.Debug("subscribe ok", "track", t.name, "err", err)
@@ -230,7 +234,8 @@ func (p *Publisher) serveSubscribe(str *h3wt.Stream, br *bufio.Reader) {
 			return
 		}
 		p.log.Debug("subscription updated", "track", t.name, "id", s.id, "priority", upd.Priority,
-			"start", optGroupString(upd.Start), "end", optGroupString(upd.End))
+			"start", optGroupString(upd.Start), "end", optGroupString(upd.End),
+			"start_frame", upd.StartFrame, "end_frame", optFrameString(upd.EndFrame))
 		s.update(upd)
 	}
 }
@@ -240,6 +245,13 @@ func optGroupString(g wire.OptionalGroup) string {
 		return "none"
 	}
 	return fmt.Sprint(g.Seq)
+}
+
+func optFrameString(f wire.OptionalFrame) string {
+	if !f.Set {
+		return "none"
+	}
+	return fmt.Sprint(f.Index)
 }
 
 func (s *pubSubscription) writeControl(m wire.SubscribeResponse) error {
@@ -252,7 +264,8 @@ func (s *pubSubscription) writeControl(m wire.SubscribeResponse) error {
 }
 
 // offer sends g to this subscription if it falls in its range, waiting for a
-// free stream slot.
+// free stream slot. Lite-06 frame bounds cut the start and end group: the
+// start group from its start frame, the end group through its end frame.
 func (s *pubSubscription) offer(ctx context.Context, g *OutGroup) error {
 	s.mu.Lock()
 	if s.finished || (s.start.Set && g.Sequence < s.start.Seq) || (s.end.Set && g.Sequence > s.end.Seq) {
@@ -268,6 +281,19 @@ func (s *pubSubscription) offer(ctx context.Context, g *OutGroup) error {
 		}
 	}
 	last := s.end.Set && g.Sequence >= s.end.Seq
+	// SUBSCRIBE_END below a group already sent contradicts it (lite-06 relays
+	// drop the subscription as a protocol violation).
+	s.sentNext = max(s.sentNext, g.Sequence+1)
+	end := s.sentNext
+	var first uint64
+	if s.start.Set && g.Sequence == s.start.Seq {
+		first = min(s.startFrame, uint64(len(g.Frames)))
+	}
+	lastFrame := wire.OptionalFrame{}
+	if s.end.Set && g.Sequence == s.end.Seq {
+		lastFrame = s.endFrame
+	}
+	frames := frameRange(g.Frames, first, lastFrame)
 	s.wg.Add(1) // under mu, so finish never waits before this group is counted
 	s.mu.Unlock()
 
@@ -283,37 +309,38 @@ func (s *pubSubscription) offer(ctx context.Context, g *OutGroup) error {
 	s.t.p.goSafe(func() {
 		defer s.wg.Done()
 		defer func() { <-s.slots }()
-		s.sendGroup(g)
+		s.sendGroup(g.Sequence, first, frames)
 	})
 	if last {
-		s.t.p.goSafe(func() { s.finish(g.Sequence + 1) })
+		s.t.p.goSafe(func() { s.finish(end) })
 	}
 	return nil
 }
 
-// sendGroup writes one group on its own uni stream and FINs it. A subscriber
-// that leaves, or a relay that stops the stream, abandons the group.
-func (s *pubSubscription) sendGroup(g *OutGroup) {
+// sendGroup writes one group's frames, the first of which has index first,
+// on its own uni stream and FINs it. A subscriber that leaves, or a relay that
+// stops the stream, abandons the group.
+func (s *pubSubscription) sendGroup(seq, first uint64, frames []OutFrame) {
 	str, err := s.t.p.wt.OpenUniStreamSync(s.ctx)
 	if err != nil {
 		if s.ctx.Err() == nil {
-			s.t.p.log.Debug("open group stream", "track", s.t.name, "group", g.Sequence, "err", err)
+			s.t.p.log.Debug("open group stream", "track", s.t.name, "group", seq, "err", err)
 		}
 		return
 	}
 	stop := context.AfterFunc(s.ctx, func() { str.CancelWrite(wire.CodeCancel) })
 	defer stop()
 	b := wire.AppendStreamType(nil, wire.StreamGroup)
-	b, err = wire.Group{SubscribeID: s.id, Sequence: g.Sequence}.Append(b, s.t.p.version)
+	b, err = wire.Group{SubscribeID: s.id, Sequence: seq, FrameStart: first}.Append(b, s.t.p.version)
 	if err == nil {
 		_, err = str.Write(b)
 	}
 	if err == nil {
-		err = writeFrames(str, g, s.t.p.version)
+		err = writeFrames(str, frames, s.t.p.version)
 	}
 	if err != nil {
 		if s.ctx.Err() == nil {
-			s.t.p.log.Debug("group not sent", "track", s.t.name, "group", g.Sequence, "err", err)
+			s.t.p.log.Debug("group not sent", "track", s.t.name, "group", seq, "err", err)
 		}
 		str.CancelWrite(wire.CodeCancel)
 		return
@@ -324,17 +351,18 @@ func (s *pubSubscription) sendGroup(g *OutGroup) {
 // update applies a SUBSCRIBE_UPDATE: new priority and range.
 func (s *pubSubscription) update(u wire.SubscribeUpdate) {
 	s.mu.Lock()
-	s.prio, s.start, s.end = u.Priority, u.Start, u.End
+	s.prio, s.start, s.end, s.startFrame, s.endFrame = u.Priority, u.Start, u.End, u.StartFrame, u.EndFrame
+	end := max(u.End.Seq+1, s.sentNext)
 	s.mu.Unlock()
 	if u.End.Set {
 		if g := s.t.latestGroup(); g != nil && g.Sequence >= u.End.Seq {
-			s.t.p.goSafe(func() { s.finish(u.End.Seq + 1) })
+			s.t.p.goSafe(func() { s.finish(end) })
 		}
 	}
 }
 
-// finish ends the subscription from our side: lite-05 SUBSCRIBE_END with the
-// exclusive end group, the groups in flight written out, then FIN.
+// finish ends the subscription from our side: SUBSCRIBE_END (lite-05 on) with
+// the exclusive end group, the groups in flight written out, then FIN.
 func (s *pubSubscription) finish(end uint64) {
 	s.mu.Lock()
 	if s.finished {

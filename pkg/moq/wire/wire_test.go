@@ -82,6 +82,9 @@ func sampleCodecs(v Version) []struct {
 		tr := Track{Broadcast: "a/b", Track: "catalog.json"}
 		add(msgCodec("track", Track.Append, ReadTrack, tr), tr)
 		fe := Fetch{Broadcast: "a/b", Track: "0.m4s", Priority: 3, Group: 1 << 40}
+		if v.HasFrameBounds() {
+			fe.StartFrame, fe.EndFrame = 2, OptionalFrame{Index: 2, Set: true}
+		}
 		add(msgCodec("fetch", Fetch.Append, ReadFetch, fe), fe)
 		ti := TrackInfo{Priority: 127, MaxLatencyMs: 5000, Timescale: 90000}
 		add(msgCodec("track info", TrackInfo.Append, ReadTrackInfo, ti), ti)
@@ -244,6 +247,7 @@ func TestLimits(t *testing.T) {
 		{"lite-06 skipped announce length over limit", []byte{0x09, 0x80, 0x01, 0x00, 0x01}, func(r Reader) error { _, err := ReadAnnounce(r, Lite06); return err }, ErrTooLarge},
 		{"lite-06 timescale zero", []byte{0x03, 0x00, 0x00, 0x00}, func(r Reader) error { _, err := ReadTrackInfo(r, Lite06); return err }, ErrInvalid},
 		{"fetch on lite-04", []byte{0x01, 0x00}, func(r Reader) error { _, err := ReadFetch(r, Lite04); return err }, ErrVersion},
+		{"lite-06 fetch frame end before its start", []byte{0x07, 0x00, 0x01, 0x74, 0x00, 0x00, 0x03, 0x02}, func(r Reader) error { _, err := ReadFetch(r, Lite06); return err }, ErrInvalid},
 		{"too many path segments", append([]byte{0x40, 0x42, 0x40, 0x40}, bytes.Repeat([]byte("a/"), 32)...), func(r Reader) error { _, err := ReadAnnouncePlease(r, Lite03); return err }, ErrTooLarge},
 	}
 	for _, tc := range cases {
@@ -363,6 +367,11 @@ func TestEncodeRefusals(t *testing.T) {
 		{"lite-06 end with a path", func() ([]byte, error) { return Announce{Status: AnnounceEnded, Suffix: "a"}.Append(nil, Lite06) }, ErrInvalid},
 		{"lite-06 end with hops", func() ([]byte, error) { return Announce{Status: AnnounceEnded, Hops: []uint64{1}}.Append(nil, Lite06) }, ErrInvalid},
 		{"lite-06 start with an id", func() ([]byte, error) { return Announce{Status: AnnounceActive, ID: 1}.Append(nil, Lite06) }, ErrInvalid},
+		{"fetch frame start on lite-05", func() ([]byte, error) { return Fetch{StartFrame: 1}.Append(nil, Lite05) }, ErrVersion},
+		{"fetch frame end on lite-05", func() ([]byte, error) { return Fetch{EndFrame: OptionalFrame{Set: true}}.Append(nil, Lite05) }, ErrVersion},
+		{"lite-06 fetch frame end before its start", func() ([]byte, error) {
+			return Fetch{StartFrame: 3, EndFrame: OptionalFrame{Index: 2, Set: true}}.Append(nil, Lite06)
+		}, ErrInvalid},
 		{"restart on lite-04", func() ([]byte, error) { return Announce{Status: AnnounceRestart}.Append(nil, Lite04) }, ErrInvalid},
 		{"lite-07", func() ([]byte, error) { return Group{}.Append(nil, Lite06+1) }, ErrVersion},
 	}
