@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/every-channel/ec-node/pkg/archive"
-	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/discover"
 	"github.com/every-channel/ec-node/pkg/sdnotify"
 	"github.com/every-channel/ec-node/pkg/supervise"
@@ -90,7 +89,7 @@ func runArchiveWorker(c *cli.Context) error {
 // storeFlags name the archive's two roots.
 func storeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "output-dir", Usage: "CAS root", EnvVars: []string{"EC_OUTPUT_DIR"}},
+		&cli.StringFlag{Name: "output-dir", Aliases: []string{"store"}, Usage: storeUsage, EnvVars: []string{"EC_OUTPUT_DIR"}},
 		&cli.StringFlag{Name: "manifest-dir", Usage: "manifest root", EnvVars: []string{"EC_MANIFEST_DIR"}},
 	}
 }
@@ -226,7 +225,7 @@ func inProcessWork(c *cli.Context, log *slog.Logger) (supervise.WorkFunc, error)
 	if err != nil {
 		return nil, err
 	}
-	store, err := cas.OpenLocal(c.String("output-dir"))
+	store, err := openStore(c.Context, c.String("output-dir"))
 	if err != nil {
 		return nil, withExit(ExitIOErr, err)
 	}

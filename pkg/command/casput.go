@@ -43,7 +43,7 @@ EXIT STATUS
    65  malformed or oversized record: nothing was stored for it; records before it were
    74  the store could not be written or the output not written`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Required: true, Usage: "CAS root directory", EnvVars: []string{"EC_CAS_ROOT"}},
+			&cli.StringFlag{Name: "root", Aliases: []string{"store"}, Required: true, Usage: storeUsage, EnvVars: []string{"EC_CAS_ROOT"}},
 			&cli.BoolFlag{Name: "records", Usage: "read a record stream from standard input and print manifest entries"},
 			&cli.Int64Flag{Name: "max-payload", Value: record.DefaultMaxPayload, Usage: "largest record payload accepted, in bytes (--records)"},
 			&cli.IntFlag{Name: "jobs", Value: 16, Usage: "objects committed concurrently (--records)"},
@@ -66,7 +66,7 @@ func runCASPut(c *cli.Context) error {
 	if c.Bool("records") && c.NArg() > 0 {
 		return usageErrorf("--records reads standard input and takes no FILE arguments")
 	}
-	store, err := cas.OpenLocal(c.String("root"))
+	store, err := openStore(c.Context, c.String("root"))
 	if err != nil {
 		return withExit(ExitIOErr, err)
 	}
