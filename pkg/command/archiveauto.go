@@ -13,6 +13,7 @@ import (
 	"github.com/every-channel/ec-node/pkg/archive"
 	"github.com/every-channel/ec-node/pkg/discover"
 	"github.com/every-channel/ec-node/pkg/sdnotify"
+	"github.com/every-channel/ec-node/pkg/shard"
 	"github.com/every-channel/ec-node/pkg/supervise"
 	"github.com/every-channel/ec-node/pkg/systemd"
 )
@@ -106,6 +107,9 @@ func archiveAutoFlags() []cli.Flag {
 		&cli.StringFlag{Name: "relay-url-override", Usage: "subscribe every discovered broadcast through this relay instead of its listed one"},
 		&cli.StringSliceFlag{Name: "include", Usage: `archive only discovered names matching one of these patterns ("*" stops at "/"; repeatable)`},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip discovered names matching one of these patterns (repeatable; wins over --include)"},
+		&cli.StringSliceFlag{Name: "shard-hosts", Usage: "share discovered broadcasts among these archive hosts by rendezvous hashing (repeatable or comma-separated; docs/sharding.md)"},
+		&cli.StringFlag{Name: "shard-self", Usage: "with --shard-hosts: this host's name in the list"},
+		&cli.IntFlag{Name: "shard-replicas", Value: 1, Usage: "with --shard-hosts: hosts archiving each broadcast"},
 		&cli.IntFlag{Name: "max-broadcasts", Usage: "archive at most this many discovered broadcasts (0: no limit)"},
 		&cli.DurationFlag{Name: "poll-interval", Value: supervise.DefaultPollInterval, Usage: "discovery poll interval"},
 		&cli.DurationFlag{Name: "grace", Value: supervise.DefaultGrace, Usage: "stop a worker once its broadcast has been missing this long"},
@@ -167,6 +171,15 @@ func superviseConfig(c *cli.Context, log *slog.Logger) (supervise.Config, error)
 		MaxWorkers:   c.Int("max-broadcasts"),
 		PollInterval: c.Duration("poll-interval"), Grace: c.Duration("grace"), StaleAfter: c.Duration("stale"),
 		Logger: log,
+	}
+	if hosts := c.StringSlice("shard-hosts"); len(hosts) > 0 {
+		ring, err := shard.New(hosts, c.String("shard-self"), c.Int("shard-replicas"))
+		if err != nil {
+			return cfg, configErrorf("--shard-hosts: %w", err)
+		}
+		cfg.Mine = ring.Mine
+	} else if c.IsSet("shard-self") || c.IsSet("shard-replicas") {
+		return cfg, configErrorf("--shard-self and --shard-replicas need --shard-hosts")
 	}
 	if c.String("directory") != "" || c.String("relay-announce") != "" {
 		src, err := discoverySource(c, log, "directory", "relay-announce", "announce-prefix")
