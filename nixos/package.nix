@@ -6,7 +6,7 @@ buildGoModule {
   pname = "ec-node";
   version = "0.1.0";
   src = lib.cleanSource ../.;
-  vendorHash = "sha256-MIiIAr4vPIDS8Z8V14PbAuVLVRvvbeVqiGOs8/Mpgw0=";
+  vendorHash = "sha256-lctQKLhLa6n0cvbotWH8LBE25mY1fkWdKSWxHj3FDuo=";
   subPackages = [ "cmd/ec-node" "cmd/ec-discover" "cmd/moq-sub" "cmd/cas-put" "cmd/manifest-append" ];
   env.CGO_ENABLED = 0;
   ldflags = [ "-s" "-w" ];

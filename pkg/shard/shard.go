@@ -3,7 +3,8 @@
 // the same hash, and a broadcast belongs to the Replicas hosts with the highest
 // scores. Every host computes the same answer from the same host list, so there
 // is no coordinator and nothing to agree on; adding or removing a host moves
-// only the broadcasts that host gains or loses. Specified in docs/sharding.md.
+// only the broadcasts that host gains or loses. Specified in docs/discovery.md,
+// "Sharding across archive hosts".
 package shard
 
 import (
