@@ -107,7 +107,7 @@ func archiveAutoFlags() []cli.Flag {
 		&cli.StringFlag{Name: "relay-url-override", Usage: "subscribe every discovered broadcast through this relay instead of its listed one"},
 		&cli.StringSliceFlag{Name: "include", Usage: `archive only discovered names matching one of these patterns ("*" stops at "/"; repeatable)`},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip discovered names matching one of these patterns (repeatable; wins over --include)"},
-		&cli.StringSliceFlag{Name: "shard-hosts", Usage: "share discovered broadcasts among these archive hosts by rendezvous hashing (repeatable or comma-separated; docs/sharding.md)"},
+		&cli.StringSliceFlag{Name: "shard-hosts", Usage: "share discovered broadcasts among these archive hosts by rendezvous hashing (repeatable or comma-separated; docs/discovery.md)"},
 		&cli.StringFlag{Name: "shard-self", Usage: "with --shard-hosts: this host's name in the list"},
 		&cli.IntFlag{Name: "shard-replicas", Value: 1, Usage: "with --shard-hosts: hosts archiving each broadcast"},
 		&cli.IntFlag{Name: "max-broadcasts", Usage: "archive at most this many discovered broadcasts (0: no limit)"},
