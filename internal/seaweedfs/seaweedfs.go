@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,6 +114,9 @@ func (s *Server) Restart(ctx context.Context) error {
 		"-filer.port.grpc="+strconv.Itoa(p[6]), "-s3.port.grpc="+strconv.Itoa(p[7]),
 		"-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=256")
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	// weed turns AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into an identity and
+	// then refuses unsigned requests; the clients' credentials are not its own.
+	s.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "AWS_") })
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		logFile.Close()
@@ -142,10 +146,10 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("seaweedfs: exited while starting; see %s", s.log)
+			return fmt.Errorf("seaweedfs: exited while starting: %s", s.logTail())
 		case <-ctx.Done():
 			s.Kill()
-			return fmt.Errorf("seaweedfs: S3 gateway not ready (see %s): %w", s.log, ctx.Err())
+			return fmt.Errorf("seaweedfs: S3 gateway not ready: %w; log tail:\n%s", ctx.Err(), s.logTail())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -197,6 +201,13 @@ func (s *Server) halt(grace time.Duration) {
 	}
 	s.cmd.Process.Kill()
 	<-s.done
+}
+
+// logTail is the end of the server's log, for error messages (the test's
+// temp directory holding the log is gone once the test fails).
+func (s *Server) logTail() string {
+	data, _ := os.ReadFile(s.log)
+	return string(data[max(0, len(data)-2000):])
 }
 
 // freePort finds a TCP port free on 127.0.0.1.

@@ -49,7 +49,7 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultPartSize    = 16 << 20
-	DefaultSpoolMemory = 1 << 20
+	DefaultSpoolMemory = 256 << 10
 	DefaultMaxAttempts = 5
 	DefaultRegion      = "us-east-1"
 )

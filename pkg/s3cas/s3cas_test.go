@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,7 +99,7 @@ func TestSpoolSpillsToAnUnlinkedFile(t *testing.T) {
 // testServer starts SeaweedFS for the tests that need a real S3 server. They
 // run only when EC_SEAWEEDFS_BIN names a weed binary (scripts/install-seaweedfs.sh
 // prints one); the e2e tests build it if needed.
-func testServer(t *testing.T) *seaweedfs.Server {
+func testServer(t testing.TB) *seaweedfs.Server {
 	t.Helper()
 	if os.Getenv("EC_SEAWEEDFS_BIN") == "" {
 		t.Skip("EC_SEAWEEDFS_BIN unset: no real S3 server (set it to the path scripts/install-seaweedfs.sh prints)")
@@ -114,7 +115,7 @@ func testServer(t *testing.T) *seaweedfs.Server {
 	return srv
 }
 
-func openTest(t *testing.T, srv *seaweedfs.Server, cfg Config) *Store {
+func openTest(t testing.TB, srv *seaweedfs.Server, cfg Config) *Store {
 	t.Helper()
 	cfg.Bucket, cfg.Endpoint, cfg.SpoolDir = "cas", srv.Endpoint(), t.TempDir()
 	s, err := Open(context.Background(), cfg)
@@ -186,7 +187,9 @@ func TestSeaweedFS(t *testing.T) {
 		if err := s.Each(ctx, func(id cas.ID) error { ids = append(ids, id); return nil }); err != nil || len(ids) != 2 {
 			t.Errorf("Each listed %v, %v; want the two objects", ids, err)
 		}
-		_ = good
+		if !slices.Contains(ids, good.ID) || !slices.Contains(ids, bad.ID) {
+			t.Errorf("Each listed %v, want %s and %s", ids, good.ID, bad.ID)
+		}
 	})
 
 	t.Run("MissingBucket", func(t *testing.T) {
