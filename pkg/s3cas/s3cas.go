@@ -423,3 +423,38 @@ func (s *spool) close() error {
 	s.f = nil
 	return err
 }
+
+// PutKey stores body under the prefix and key unless the key exists, with the
+// same create-only put and retries as objects; created is false when it
+// existed. For small sealed files beside the objects (manifest segments).
+func (s *Store) PutKey(ctx context.Context, key string, body []byte) (created bool, err error) {
+	created, err = s.upload(ctx, s.cfg.Prefix+key, bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		return false, fmt.Errorf("s3 store: put %s: %w", key, err)
+	}
+	return created, nil
+}
+
+// GetKey returns the bytes under the prefix and key, at most limit of them
+// (more is an error); an absent key satisfies errors.Is(err, fs.ErrNotExist).
+func (s *Store) GetKey(ctx context.Context, key string, limit int64) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.cfg.Prefix + key)})
+	if err != nil {
+		return nil, fmt.Errorf("s3 store: get %s: %w", key, notExist(err))
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("s3 store: get %s: %w", key, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("s3 store: get %s: larger than %d bytes", key, limit)
+	}
+	return data, nil
+}
+
+// ListKeys calls fn for every key under the prefix and keyPrefix, in key
+// order, with the store's prefix removed.
+func (s *Store) ListKeys(ctx context.Context, keyPrefix string, fn func(key string) error) error {
+	return s.list(ctx, keyPrefix, func(o listed) error { return fn(o.rel) })
+}

@@ -18,16 +18,16 @@ import (
 	"github.com/every-channel/ec-node/pkg/cas"
 )
 
-// listed is one key under <prefix>objects/.
+// listed is one listed key.
 type listed struct {
 	rel  string // key without the prefix
 	size int64
 }
 
-// list calls fn for every key under <prefix>objects/, in key order.
-func (s *Store) list(ctx context.Context, fn func(listed) error) error {
+// list calls fn for every key under <prefix><keyPrefix>, in key order.
+func (s *Store) list(ctx context.Context, keyPrefix string, fn func(listed) error) error {
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
-		Bucket: &s.cfg.Bucket, Prefix: aws.String(s.cfg.Prefix + "objects/"),
+		Bucket: &s.cfg.Bucket, Prefix: aws.String(s.cfg.Prefix + keyPrefix),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -59,7 +59,7 @@ func objectID(rel string) (cas.ID, bool) {
 // Each calls fn for every well-named object in the bucket. It stops at fn's
 // first error.
 func (s *Store) Each(ctx context.Context, fn func(cas.ID) error) error {
-	return s.list(ctx, func(o listed) error {
+	return s.list(ctx, "objects/", func(o listed) error {
 		if id, ok := objectID(o.rel); ok {
 			return fn(id)
 		}
@@ -116,7 +116,7 @@ func (s *Store) Verify(ctx context.Context, opts cas.VerifyOptions) (cas.VerifyR
 			}
 		}()
 	}
-	err := s.list(ctx, func(o listed) error {
+	err := s.list(ctx, "objects/", func(o listed) error {
 		if _, ok := objectID(o.rel); !ok {
 			add(cas.Finding{Kind: cas.Stray, Path: o.rel, Size: o.size, Detail: "not an object key"})
 			return nil
