@@ -3,7 +3,9 @@ package s3cas
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -189,6 +191,31 @@ func TestSeaweedFS(t *testing.T) {
 		}
 		if !slices.Contains(ids, good.ID) || !slices.Contains(ids, bad.ID) {
 			t.Errorf("Each listed %v, want %s and %s", ids, good.ID, bad.ID)
+		}
+	})
+
+	t.Run("KeysAreCreateOnly", func(t *testing.T) {
+		s := openTest(t, srv, Config{Prefix: freshPrefix()})
+		for i, want := range []bool{true, false} {
+			created, err := s.PutKey(ctx, "manifests/b/t/0000000000.jsonl", []byte(fmt.Sprintf("try %d\n", i)))
+			if err != nil || created != want {
+				t.Fatalf("PutKey %d = %v, %v; want created=%v", i, created, err, want)
+			}
+		}
+		got, err := s.GetKey(ctx, "manifests/b/t/0000000000.jsonl", 100)
+		if err != nil || string(got) != "try 0\n" {
+			t.Fatalf("GetKey = %q, %v; want the first put's bytes", got, err)
+		}
+		if _, err := s.GetKey(ctx, "manifests/b/t/0000000000.jsonl", 3); err == nil {
+			t.Error("GetKey over its limit succeeded")
+		}
+		if _, err := s.GetKey(ctx, "manifests/none", 100); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("GetKey of an absent key: %v, want fs.ErrNotExist", err)
+		}
+		var keys []string
+		if err := s.ListKeys(ctx, "manifests/", func(k string) error { keys = append(keys, k); return nil }); err != nil ||
+			!slices.Equal(keys, []string{"manifests/b/t/0000000000.jsonl"}) {
+			t.Errorf("ListKeys = %q, %v", keys, err)
 		}
 	})
 
