@@ -202,7 +202,16 @@ func TestS3ArchiveRealRelay(t *testing.T) {
 	if out, err := exec.Command(ec, "manifest", "check", "--rehash", "--manifest-dir", fetched, "--store", store).CombinedOutput(); err != nil {
 		t.Fatalf("manifest check of the fetched manifests against the bucket: %v\n%s", err, out)
 	}
-	figure(t, "s3", "manifests of %s shipped as segments, fetched back line for line, manifest check --rehash clean against the bucket", filepath.Base(mdirs[0]))
+	mp4 := filepath.Join(dir, "export.mp4")
+	if out, err := exec.Command(ec, "export", "--store", store, "--manifest-dir", fetched, "--broadcast", broadcast, "-o", mp4).CombinedOutput(); err != nil {
+		t.Fatalf("export from the bucket: %v\n%s", err, out)
+	}
+	streams, span := probeExport(t, mp4)
+	if len(streams) == 0 || span <= 0 {
+		t.Fatalf("export from the bucket: streams %q, %.1f s", streams, span)
+	}
+	figure(t, "s3", "manifests of %s shipped as segments, fetched back line for line, manifest check --rehash clean against the bucket; export from them and the bucket: %q, %.1f s",
+		filepath.Base(mdirs[0]), streams, span)
 
 	if out, err := exec.Command(ec, "cas", "verify", "--store", store).CombinedOutput(); err != nil {
 		t.Fatalf("cas verify of the bucket: %v\n%s", err, out)
