@@ -187,11 +187,11 @@ func TestS3ArchiveRealRelay(t *testing.T) {
 	ec := buildBinary(t, "ec-node")
 	// Manifests shipped as sealed segments read back whole, and check clean
 	// against the bucket: a lost host loses only what was not yet shipped.
-	if out, err := exec.Command(ec, "manifest", "ship", "--once", "--manifest-dir", mdirs[0], "--store", store).CombinedOutput(); err != nil {
+	if out, err := exec.Command(ec, "manifest", "ship", "--once", "--origin", "m1", "--manifest-dir", mdirs[0], "--store", store).CombinedOutput(); err != nil {
 		t.Fatalf("manifest ship: %v\n%s", err, out)
 	}
 	fetched := filepath.Join(dir, "fetched")
-	if out, err := exec.Command(ec, "manifest", "fetch", "--store", store, "--out", fetched).CombinedOutput(); err != nil {
+	if out, err := exec.Command(ec, "manifest", "fetch", "--origin", "m1", "--store", store, "--out", fetched).CombinedOutput(); err != nil {
 		t.Fatalf("manifest fetch: %v\n%s", err, out)
 	}
 	for k, entries := range readManifests(t, mdirs[0]) {
@@ -247,8 +247,10 @@ func corruptObject(t *testing.T, srv *seaweedfs.Server, key string) {
 // TestArchiveAutoShardingS3: three archive-auto processes on loopback share
 // twelve live broadcasts of a directory by rendezvous hashing, writing into one
 // bucket. With replication factor R every broadcast is archived by exactly R
-// of them (R = 1 and R = 2), as shard.Ring computes; removing one host (the
-// other two restarted with the shorter list) moves only that host's broadcasts.
+// of them (R = 1 and R = 2), as shard.Ring computes; each host ships its own
+// manifests into the bucket as segments (--ship-interval) under its name;
+// removing one host (the other two restarted with the shorter list) moves only
+// that host's broadcasts.
 func TestArchiveAutoShardingS3(t *testing.T) {
 	dir := t.TempDir()
 	srv := startS3(t, dir)
@@ -261,15 +263,18 @@ func TestArchiveAutoShardingS3(t *testing.T) {
 		f.publish(name)
 		directory.set(name, f.relay.URL("anon"))
 	}
-	store := s3URL(srv, "shard")
+	phases := 0
 
 	// phase runs one archive-auto per host until every broadcast is archived by
-	// replicas hosts, and returns each host's broadcasts.
+	// replicas hosts, and returns each host's broadcasts. Each phase has its own
+	// key prefix in the bucket, so that its shipped manifests are its own.
 	phase := func(hosts []string, replicas int) map[string][]string {
 		t.Helper()
+		phases++
+		store := s3URL(srv, fmt.Sprintf("shard-%d", phases))
 		procs := map[string]*autoProcess{}
 		for _, h := range hosts {
-			procs[h] = startArchiveAuto(t, "--directory", directory.URL, "--store", store,
+			procs[h] = startArchiveAuto(t, "--directory", directory.URL, "--store", store, "--ship-interval", "1s",
 				"--shard-hosts", strings.Join(hosts, ","), "--shard-self", h, "--shard-replicas", strconv.Itoa(replicas))
 		}
 		got := map[string][]string{}
@@ -291,6 +296,15 @@ func TestArchiveAutoShardingS3(t *testing.T) {
 			}
 			return len(owners) == len(names), fmt.Sprint(got)
 		})
+		// Each host ships its own manifests as segments, keyed by its name.
+		for h := range procs {
+			waitFor(t, h+"'s manifests shipped", time.Minute, func() (bool, string) {
+				out := filepath.Join(t.TempDir(), "fetched")
+				msg, err := exec.Command(buildBinary(t, "ec-node"), "manifest", "fetch", "--origin", h, "--store", store, "--out", out).CombinedOutput()
+				dirs, _ := os.ReadDir(out)
+				return err == nil && len(dirs) == len(got[h]), fmt.Sprintf("%d broadcasts fetched, want %d: %v %s", len(dirs), len(got[h]), err, msg)
+			})
+		}
 		for _, p := range procs {
 			p.cmd.Process.Signal(os.Interrupt)
 			<-p.done

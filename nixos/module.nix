@@ -75,6 +75,12 @@ in
       description = "This host's name in shardHosts.";
     };
 
+    manifestShipInterval = mkOption {
+      type = types.int;
+      default = 0;
+      description = "With store: seal new manifest lines into the bucket every this many seconds (docs/manifest.md, the RPO of a lost host); 0: off.";
+    };
+
     shardReplicas = mkOption {
       type = types.int;
       default = 1;

@@ -29,6 +29,7 @@ in
 ++ repeat "--include" cfg.include
 ++ repeat "--exclude" cfg.exclude
 ++ lib.optionals (cfg.environmentFile != null) [ "--environment-file" cfg.environmentFile ]
+++ lib.optionals (cfg.manifestShipInterval > 0) [ "--ship-interval" "${toString cfg.manifestShipInterval}s" ]
 ++ lib.optionals (cfg.shardHosts != [ ]) [
   "--shard-hosts" (builtins.concatStringsSep "," cfg.shardHosts)
   "--shard-self" cfg.shardSelf

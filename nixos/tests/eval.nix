@@ -45,6 +45,7 @@ let
     shardHosts = [ "a1" "a2" "a3" ];
     shardSelf = "a2";
     shardReplicas = 2;
+    manifestShipInterval = 60;
   };
 
   assertionsHold = e: builtins.all (a: a.assertion) e.module.content.assertions;
@@ -73,6 +74,7 @@ let
     "both roots get a tmpfiles rule" = builtins.length plain.module.content.systemd.tmpfiles.rules == 2;
     "an s3 store replaces outputDir" = hasPair sharded.unitArgs "--output-dir" "s3://archive/site-a?endpoint=http://10.0.0.9:8333"
       && builtins.length sharded.module.content.systemd.tmpfiles.rules == 1;
+    "manifest shipping passed" = hasPair sharded.unitArgs "--ship-interval" "60s" && !(has plain.unitArgs "--ship-interval");
     "environmentFile passed" = hasPair sharded.unitArgs "--environment-file" "/run/secrets/ec-archive-s3.env"
       && !(has plain.unitArgs "--environment-file");
     "shard options passed" = hasPair sharded.unitArgs "--shard-hosts" "a1,a2,a3" && hasPair sharded.unitArgs "--shard-self" "a2"

@@ -1,7 +1,9 @@
 package command
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -33,6 +35,7 @@ EXIT STATUS
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "manifest-dir", Required: true, Usage: "manifest root directory", EnvVars: []string{"EC_MANIFEST_DIR"}},
 			&cli.StringFlag{Name: "store", Required: true, Usage: "s3://BUCKET[/PREFIX][?endpoint=URL] (docs/cas-layout.md)", EnvVars: []string{"EC_OUTPUT_DIR"}},
+			originFlag,
 			&cli.DurationFlag{Name: "interval", Value: time.Minute, Usage: "seal new lines this often"},
 			&cli.BoolFlag{Name: "once", Usage: "ship once and exit"},
 		},
@@ -48,27 +51,39 @@ func runManifestShip(c *cli.Context) error {
 	if c.NArg() > 0 || c.Duration("interval") <= 0 {
 		return usageErrorf("usage: ship --manifest-dir DIR --store s3://BUCKET/PREFIX [--interval D] [--once]")
 	}
-	bucket, err := openBucket(c)
+	bucket, err := openBucket(c, c.String("store"))
 	if err != nil {
 		return err
 	}
-	s := &segment.Shipper{Bucket: bucket, ManifestDir: c.String("manifest-dir")}
-	tick := time.NewTicker(c.Duration("interval"))
+	origin, err := originName(c.String("origin"))
+	if err != nil {
+		return err
+	}
+	s := &segment.Shipper{Bucket: bucket, ManifestDir: c.String("manifest-dir"), Origin: origin}
+	if c.Bool("once") {
+		n, err := s.Ship(c.Context)
+		log.Info("manifest segments shipped", "segments", n)
+		return withExit(ExitIOErr, err)
+	}
+	shipEvery(c.Context, log, s, c.Duration("interval"))
+	return nil
+}
+
+// shipEvery ships now and then every interval until ctx is done. A failed
+// ship is logged and retried at the next tick: the lines wait on disk.
+func shipEvery(ctx context.Context, log *slog.Logger, s *segment.Shipper, interval time.Duration) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		n, err := s.Ship(c.Context)
-		if c.Bool("once") {
-			log.Info("manifest segments shipped", "segments", n)
-			return withExit(ExitIOErr, err)
-		}
+		n, err := s.Ship(ctx)
 		if err != nil {
 			log.Warn("manifest segments not all shipped; retrying next interval", "segments", n, "err", err)
 		} else if n > 0 {
 			log.Info("manifest segments shipped", "segments", n)
 		}
 		select {
-		case <-c.Context.Done():
-			return nil
+		case <-ctx.Done():
+			return
 		case <-tick.C:
 		}
 	}
@@ -93,6 +108,7 @@ EXIT STATUS
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "store", Required: true, Usage: "s3://BUCKET[/PREFIX][?endpoint=URL]"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "manifest root to write (files there are replaced)"},
+			originFlag,
 		},
 		Action: runManifestFetch,
 	}
@@ -102,11 +118,15 @@ func runManifestFetch(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErrorf("unexpected arguments: %q", c.Args().Slice())
 	}
-	bucket, err := openBucket(c)
+	bucket, err := openBucket(c, c.String("store"))
 	if err != nil {
 		return err
 	}
-	tracks, err := segment.Tracks(c.Context, bucket)
+	origin, err := originName(c.String("origin"))
+	if err != nil {
+		return err
+	}
+	tracks, err := segment.Tracks(c.Context, bucket, origin)
 	if err != nil {
 		return withExit(ExitIOErr, err)
 	}
@@ -123,7 +143,7 @@ func runManifestFetch(c *cli.Context) error {
 		if err != nil {
 			return withExit(ExitIOErr, err)
 		}
-		n, err := segment.Fetch(c.Context, bucket, bt[0], bt[1], f)
+		n, err := segment.Fetch(c.Context, bucket, origin, bt[0], bt[1], f)
 		if err == nil {
 			err = f.Sync()
 		}
@@ -147,16 +167,30 @@ func runManifestFetch(c *cli.Context) error {
 	return nil
 }
 
+var originFlag = &cli.StringFlag{Name: "origin", Usage: "the host whose manifests these are, in the segment keys (default: this host's name)"}
+
+// originName is the --origin of manifest segments: the flag, else the hostname.
+func originName(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", configErrorf("--origin not given and no hostname: %w", err)
+	}
+	return h, nil
+}
+
 // openBucket opens the --store of the manifest segment commands: only a
 // bucket has segments.
-func openBucket(c *cli.Context) (*s3cas.Store, error) {
-	store, err := openStore(c.Context, c.String("store"))
+func openBucket(c *cli.Context, spec string) (*s3cas.Store, error) {
+	store, err := openStore(c.Context, spec)
 	if err != nil {
 		return nil, withExit(ExitConfig, err)
 	}
 	bucket, ok := store.(*s3cas.Store)
 	if !ok {
-		return nil, configErrorf("--store %s: manifest segments need an s3:// store", c.String("store"))
+		return nil, configErrorf("--store %s: manifest segments need an s3:// store", spec)
 	}
 	return bucket, nil
 }

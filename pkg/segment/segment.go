@@ -3,7 +3,10 @@
 // append-only; every Ship seals the complete lines appended to it since the
 // last segment into the next one:
 //
-//	<prefix>manifests/<escape(broadcast)>/<escape(track)>/<seq, 10 digits>.jsonl
+//	<prefix>manifests/<escape(origin)>/<escape(broadcast)>/<escape(track)>/<seq, 10 digits>.jsonl
+//
+// The origin names the host whose manifests they are: hosts sharing a bucket
+// (replicas of one broadcast) each keep their own chain.
 //
 // A segment is one header line then the manifest bytes it seals, verbatim. The
 // header names the segment's place in the file (offset, length), its sequence
@@ -52,6 +55,7 @@ const maxHeader = 4 << 10
 // Header is a segment's first line.
 type Header struct {
 	V         int    `json:"segment"`
+	Origin    string `json:"origin"`
 	Broadcast string `json:"broadcast"`
 	Track     string `json:"track"`
 	// Seq numbers the file's segments from 0.
@@ -66,8 +70,12 @@ type Header struct {
 	SealedUnixMs int64  `json:"sealed_unix_ms"`
 }
 
-// Dir is the key prefix of a track's segments.
-func Dir(broadcast, track string) (string, error) {
+// Dir is the key prefix of a track's segments from origin.
+func Dir(origin, broadcast, track string) (string, error) {
+	o, err := manifest.EscapeName(origin)
+	if err != nil {
+		return "", err
+	}
 	b, err := manifest.EscapeName(broadcast)
 	if err != nil {
 		return "", err
@@ -76,7 +84,7 @@ func Dir(broadcast, track string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "manifests/" + b + "/" + t + "/", nil
+	return "manifests/" + o + "/" + b + "/" + t + "/", nil
 }
 
 func key(dir string, seq uint64) string { return fmt.Sprintf("%s%010d.jsonl", dir, seq) }
@@ -94,6 +102,8 @@ type tip struct {
 type Shipper struct {
 	Bucket      Bucket
 	ManifestDir string
+	// Origin names this host in the keys (its hostname, or its shard name).
+	Origin string
 	tips        map[string]tip // by key prefix, once listed
 }
 
@@ -141,7 +151,7 @@ func (s *Shipper) shipFile(ctx context.Context, path string) (int, error) {
 	if err := json.Unmarshal(first, &e); err != nil || e.Broadcast == "" || e.Track == "" {
 		return 0, fmt.Errorf("first line names no broadcast and track")
 	}
-	dir, err := Dir(e.Broadcast, e.Track)
+	dir, err := Dir(s.Origin, e.Broadcast, e.Track)
 	if err != nil {
 		return 0, err
 	}
@@ -158,7 +168,7 @@ func (s *Shipper) shipFile(ctx context.Context, path string) (int, error) {
 			s.tips[dir] = t
 			return shipped, err
 		}
-		h := Header{V: 1, Broadcast: e.Broadcast, Track: e.Track, Seq: t.next, Offset: t.end,
+		h := Header{V: 1, Origin: s.Origin, Broadcast: e.Broadcast, Track: e.Track, Seq: t.next, Offset: t.end,
 			Length: int64(len(sealed)), Prev: t.prev, SealedUnixMs: time.Now().UnixMilli()}
 		body := encode(h, sealed)
 		created, err := s.Bucket.PutKey(ctx, key(dir, t.next), body)
@@ -272,8 +282,8 @@ func sum(b []byte) string {
 // no hole, each starting where its predecessor ended and naming its hash,
 // each for this broadcast and track) and writes the manifest bytes they seal
 // to w: the file as it was when the last segment was sealed.
-func Fetch(ctx context.Context, b Bucket, broadcast, track string, w io.Writer) (segments int, err error) {
-	dir, err := Dir(broadcast, track)
+func Fetch(ctx context.Context, b Bucket, origin, broadcast, track string, w io.Writer) (segments int, err error) {
+	dir, err := Dir(origin, broadcast, track)
 	if err != nil {
 		return 0, err
 	}
@@ -294,7 +304,7 @@ func Fetch(ctx context.Context, b Bucket, broadcast, track string, w io.Writer) 
 		if err != nil {
 			return segments, fmt.Errorf("segment: %s: %w", k, err)
 		}
-		if h.Seq != want.next || h.Offset != want.end || h.Prev != want.prev || h.Broadcast != broadcast || h.Track != track {
+		if h.Seq != want.next || h.Offset != want.end || h.Prev != want.prev || h.Origin != origin || h.Broadcast != broadcast || h.Track != track {
 			return segments, fmt.Errorf("segment: %s breaks the chain: header %+v, want seq %d at offset %d after %q",
 				k, h, want.next, want.end, want.prev)
 		}
@@ -307,12 +317,17 @@ func Fetch(ctx context.Context, b Bucket, broadcast, track string, w io.Writer) 
 	return segments, nil
 }
 
-// Tracks lists the (broadcast, track) pairs with segments in the bucket.
-func Tracks(ctx context.Context, b Bucket) ([][2]string, error) {
+// Tracks lists the (broadcast, track) pairs with segments from origin.
+func Tracks(ctx context.Context, b Bucket, origin string) ([][2]string, error) {
+	o, err := manifest.EscapeName(origin)
+	if err != nil {
+		return nil, err
+	}
+	prefix := "manifests/" + o + "/"
 	var out [][2]string
 	seen := map[string]bool{}
-	err := b.ListKeys(ctx, "manifests/", func(k string) error {
-		parts := strings.Split(strings.TrimPrefix(k, "manifests/"), "/")
+	err = b.ListKeys(ctx, prefix, func(k string) error {
+		parts := strings.Split(strings.TrimPrefix(k, prefix), "/")
 		if len(parts) != 3 || seen[parts[0]+"/"+parts[1]] {
 			return nil
 		}

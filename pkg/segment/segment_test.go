@@ -112,7 +112,7 @@ func (f *fixture) file(broadcast, track string) []byte {
 func fetch(t *testing.T, b Bucket, broadcast, track string) ([]byte, int, error) {
 	t.Helper()
 	var out bytes.Buffer
-	n, err := Fetch(context.Background(), b, broadcast, track, &out)
+	n, err := Fetch(context.Background(), b, "host-a", broadcast, track, &out)
 	return out.Bytes(), n, err
 }
 
@@ -127,7 +127,7 @@ func ship(t *testing.T, s *Shipper, want int) {
 func TestShipAndFetch(t *testing.T) {
 	f := newFixture(t)
 	b := newMemBucket()
-	s := &Shipper{Bucket: b, ManifestDir: f.dir}
+	s := &Shipper{Bucket: b, ManifestDir: f.dir, Origin: "host-a"}
 	ship(t, s, 0) // nothing yet
 
 	f.appendGaps("live/alice", "video0.m4s", 3)
@@ -158,14 +158,14 @@ func TestShipAndFetch(t *testing.T) {
 				tc.broadcast, tc.track, n, err, got, tc.segments, len(tc.want))
 		}
 	}
-	tracks, err := Tracks(context.Background(), b)
+	tracks, err := Tracks(context.Background(), b, "host-a")
 	if err != nil || len(tracks) != 2 {
 		t.Errorf("Tracks = %q, %v", tracks, err)
 	}
 
 	// A restarted shipper (no memory) finds the chain's end by listing.
 	os.Truncate(p, int64(len(whole)))
-	fresh := &Shipper{Bucket: b, ManifestDir: f.dir}
+	fresh := &Shipper{Bucket: b, ManifestDir: f.dir, Origin: "host-a"}
 	ship(t, fresh, 0)
 	f.appendGaps("live/alice", "video0.m4s", 1)
 	ship(t, fresh, 1)
@@ -179,7 +179,7 @@ func TestShipAndFetch(t *testing.T) {
 func TestTwoShippersOfOneFile(t *testing.T) {
 	f := newFixture(t)
 	b := newMemBucket()
-	one, two := &Shipper{Bucket: b, ManifestDir: f.dir}, &Shipper{Bucket: b, ManifestDir: f.dir}
+	one, two := &Shipper{Bucket: b, ManifestDir: f.dir, Origin: "host-a"}, &Shipper{Bucket: b, ManifestDir: f.dir, Origin: "host-a"}
 	f.appendGaps("b", "t", 2)
 	ship(t, one, 1)
 	ship(t, two, 0)
@@ -193,7 +193,7 @@ func TestTwoShippersOfOneFile(t *testing.T) {
 }
 
 func TestFetchDetectsBrokenChains(t *testing.T) {
-	dir, _ := Dir("b", "t")
+	dir, _ := Dir("host-a", "b", "t")
 	for name, breakIt := range map[string]func(b *memBucket){
 		"segment missing": func(b *memBucket) { delete(b.keys, key(dir, 1)) },
 		"sealed bytes edited": func(b *memBucket) {
@@ -203,14 +203,14 @@ func TestFetchDetectsBrokenChains(t *testing.T) {
 			b.keys[key(dir, 0)] = bytes.Replace(b.keys[key(dir, 0)], []byte(`store-failed`), []byte(`store-FAILED`), 1)
 		},
 		"segment swapped in from another track": func(b *memBucket) {
-			other, _ := Dir("b", "other")
+			other, _ := Dir("host-a", "b", "other")
 			b.keys[key(dir, 2)] = b.keys[key(other, 0)]
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t)
 			b := newMemBucket()
-			s := &Shipper{Bucket: b, ManifestDir: f.dir}
+			s := &Shipper{Bucket: b, ManifestDir: f.dir, Origin: "host-a"}
 			for range 3 {
 				f.appendGaps("b", "t", 2)
 				f.appendGaps("b", "other", 1)
@@ -224,5 +224,24 @@ func TestFetchDetectsBrokenChains(t *testing.T) {
 				t.Fatalf("Fetch of a broken chain succeeded (%d segments)", n)
 			}
 		})
+	}
+}
+
+// TestOriginsKeepTheirOwnChains: two hosts archiving the same broadcast (R = 2)
+// into one bucket ship different manifest files of the same track; each
+// reads back its own.
+func TestOriginsKeepTheirOwnChains(t *testing.T) {
+	b := newMemBucket()
+	fa, fb := newFixture(t), newFixture(t)
+	fa.appendGaps("b", "t", 3)
+	fb.appendGaps("b", "t", 1)
+	fb.appendGaps("b", "t", 5) // different lines, different lengths
+	ship(t, &Shipper{Bucket: b, ManifestDir: fa.dir, Origin: "host-a"}, 1)
+	ship(t, &Shipper{Bucket: b, ManifestDir: fb.dir, Origin: "host-b"}, 1)
+	for origin, f := range map[string]*fixture{"host-a": fa, "host-b": fb} {
+		var out bytes.Buffer
+		if n, err := Fetch(context.Background(), b, origin, "b", "t", &out); err != nil || n != 1 || !bytes.Equal(out.Bytes(), f.file("b", "t")) {
+			t.Errorf("%s: Fetch = %d segments, %v; want its own file", origin, n, err)
+		}
 	}
 }
