@@ -104,7 +104,7 @@ type Shipper struct {
 	ManifestDir string
 	// Origin names this host in the keys (its hostname, or its shard name).
 	Origin string
-	tips        map[string]tip // by key prefix, once listed
+	tips   map[string]tip // by key prefix, once listed
 }
 
 // Ship seals the complete lines appended to every manifest file since its
