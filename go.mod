@@ -28,6 +28,15 @@ go 1.26.0
 //     it needs no newer Go than this module. (It raised x/net, x/crypto, x/text.)
 //     client_model and common (the versions client_golang requires): the text
 //     parser that reads back the metrics files of systemd-mode workers.
+//   aws-sdk-go-v2 (service/s3, config) v1.114.10 / v1.33.18: pkg/s3cas, the CAS in an
+//     S3-compatible bucket. Chosen over minio-go/v7 because: PutObjectInput and
+//     CompleteMultipartUploadInput carry IfNoneMatch as typed fields (create-only puts,
+//     412 = dedup hit) where minio-go needs a hand-set header; config.LoadDefaultConfig is
+//     the reference AWS credential chain (env, shared files, SSO, web identity, IMDS) that
+//     operators expect, and its standard retryer gives jittered backoff on transient
+//     errors. Its weight is a dozen small aws/* modules plus smithy-go, all from one
+//     maintainer, no third-party code; minio-go brings klauspost/compress, goccy/go-json,
+//     go-ini, rs/xid, md5-simd and more.
 require (
 	github.com/Eyevinn/mp4ff v0.47.0
 	github.com/dunglas/httpsfv v1.1.0
@@ -45,9 +54,30 @@ require (
 require github.com/chromedp/chromedp v0.23.0
 
 require (
+	github.com/aws/aws-sdk-go-v2 v1.48.0
+	github.com/aws/aws-sdk-go-v2/config v1.33.18
+	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.10
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
+)
+
+require (
+	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27 // indirect
+	github.com/aws/aws-sdk-go-v2/credentials v1.21.0 // indirect
+	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.9 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.12 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.25 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/checksum v1.11.13 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.14.12 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/s3shared v1.20.12 // indirect
+	github.com/aws/aws-sdk-go-v2/service/signin v1.13.1 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sso v1.39.5 // indirect
+	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
+	github.com/aws/smithy-go v1.28.9 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/klauspost/cpuid/v2 v2.0.12 // indirect

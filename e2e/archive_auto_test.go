@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -137,8 +138,10 @@ func startArchiveAuto(t *testing.T, args ...string) *autoProcess {
 	t.Helper()
 	root := t.TempDir()
 	p := &autoProcess{log: &bytes.Buffer{}, mu: &sync.Mutex{}, statusDir: filepath.Join(root, "status"), done: make(chan struct{})}
-	args = append([]string{"archive-auto", "--mode", "inprocess",
-		"--output-dir", filepath.Join(root, "cas"), "--manifest-dir", filepath.Join(root, "manifests"),
+	if !slices.Contains(args, "--store") { // else the caller names the CAS
+		args = append([]string{"--output-dir", filepath.Join(root, "cas")}, args...)
+	}
+	args = append([]string{"archive-auto", "--mode", "inprocess", "--manifest-dir", filepath.Join(root, "manifests"),
 		"--status-dir", p.statusDir, "--poll-interval", "1s", "--grace", "3s", "--stale", "1m",
 		"--tls-disable-verify", "--announce-wait", "5s", "--max-backoff", "2s"}, args...)
 	p.cmd = exec.Command(buildBinary(t, "ec-node"), args...)

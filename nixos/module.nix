@@ -49,6 +49,46 @@ in
       description = "CAS root: objects/blake3/<aa>/<hash>.bin. May be on another filesystem than manifestDir.";
     };
 
+    store = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "s3://archive/site-a?endpoint=http://10.0.0.9:8333";
+      description = "CAS in an S3-compatible bucket (s3://BUCKET[/PREFIX][?endpoint=URL&region=R], docs/cas-layout.md) instead of outputDir. Manifests stay in manifestDir.";
+    };
+
+    environmentFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/ec-archive-s3.env";
+      description = "Environment file both services read (EnvironmentFile=), e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for store; keeps secrets out of the Nix store.";
+    };
+
+    shardHosts = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "archive-1" "archive-2" "archive-3" ];
+      description = "Share discovered broadcasts among these archive hosts by rendezvous hashing (docs/discovery.md); every host lists the same names. Empty: archive all.";
+    };
+
+    shardSelf = mkOption {
+      type = types.str;
+      default = "";
+      example = "archive-2";
+      description = "This host's name in shardHosts.";
+    };
+
+    manifestShipInterval = mkOption {
+      type = types.int;
+      default = 0;
+      description = "With store: seal new manifest lines into the bucket every this many seconds (docs/manifest.md, the RPO of a lost host); 0: off.";
+    };
+
+    shardReplicas = mkOption {
+      type = types.int;
+      default = 1;
+      description = "Hosts archiving each broadcast when shardHosts is set (1 to the number of hosts).";
+    };
+
     manifestDir = mkOption {
       type = types.str;
       default = "/var/lib/every-channel/manifests";
@@ -190,7 +230,12 @@ in
     # renders the units at build time, and a bad one fails the build with its
     # reason. These assertions only catch the commonest mistake earlier, at
     # evaluation, naming the option.
-    assertions = map
+    assertions = [
+      {
+        assertion = cfg.shardHosts == [ ] || builtins.elem cfg.shardSelf cfg.shardHosts;
+        message = "services.every-channel.ec-node.archive.shardSelf must be one of shardHosts, got \"${cfg.shardSelf}\"";
+      }
+    ] ++ map
       (o: {
         assertion = o.url == null || builtins.match o.pattern o.url != null;
         message = "services.every-channel.ec-node.archive.${o.option} must be an ${o.scheme} URL without spaces, got \"${toString o.url}\"";
@@ -205,9 +250,8 @@ in
     systemd.targets.ec-archive.wantedBy = [ "multi-user.target" ];
 
     systemd.tmpfiles.rules = [
-      "d ${cfg.outputDir} 0750 ${cfg.user} ${cfg.group} -"
       "d ${cfg.manifestDir} 0750 ${cfg.user} ${cfg.group} -"
-    ];
+    ] ++ lib.optional (cfg.store == null) "d ${cfg.outputDir} 0750 ${cfg.user} ${cfg.group} -";
 
     users.users = mkIf (cfg.user == "ec-archive") {
       ec-archive = { isSystemUser = true; group = cfg.group; description = "ec-node archive"; };

@@ -6,7 +6,7 @@ buildGoModule {
   pname = "ec-node";
   version = "0.1.0";
   src = lib.cleanSource ../.;
-  vendorHash = "sha256-FcRnvFh/a6nSZ24aIFs61UFldYwooSngRq96p+5qDXU=";
+  vendorHash = "sha256-ly3ulhBPsjt0iI6RUqlDq2dz53H3N18+ooWE104ggD8=";
   subPackages = [ "cmd/ec-node" "cmd/ec-discover" "cmd/moq-sub" "cmd/cas-put" "cmd/manifest-append" ];
   env.CGO_ENABLED = 0;
   ldflags = [ "-s" "-w" ];

@@ -10,7 +10,7 @@ in
   "--ec-node" "${cfg.package}/bin/ec-node"
   "--user" cfg.user
   "--group" cfg.group
-  "--output-dir" cfg.outputDir
+  "--output-dir" (if cfg.store == null then cfg.outputDir else cfg.store)
   "--manifest-dir" cfg.manifestDir
   "--mode" cfg.mode
   "--systemctl" systemctl
@@ -30,4 +30,11 @@ in
 ++ repeat "--broadcast" cfg.broadcasts
 ++ repeat "--include" cfg.include
 ++ repeat "--exclude" cfg.exclude
+++ lib.optionals (cfg.environmentFile != null) [ "--environment-file" cfg.environmentFile ]
+++ lib.optionals (cfg.manifestShipInterval > 0) [ "--ship-interval" "${toString cfg.manifestShipInterval}s" ]
+++ lib.optionals (cfg.shardHosts != [ ]) [
+  "--shard-hosts" (builtins.concatStringsSep "," cfg.shardHosts)
+  "--shard-self" cfg.shardSelf
+  "--shard-replicas" (toString cfg.shardReplicas)
+]
 ++ cfg.extraArgs

@@ -35,7 +35,7 @@ python3 -c 'import json,sys; [print("ok  " + n) for n in json.load(open(sys.argv
 
 echo "== rendered units"
 go build -o "$tmp/ec-node" ./cmd/ec-node
-for which in plainArgs customArgs; do
+for which in plainArgs customArgs shardedArgs; do
   out="$tmp/units-$which"
   python3 -c 'import json,sys; sys.stdout.write("\0".join(json.load(open(sys.argv[1]))[sys.argv[2]]) + "\0")' \
     "$tmp/eval.json" "$which" >"$tmp/args"

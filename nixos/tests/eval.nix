@@ -41,6 +41,14 @@ let
     metricsListen = "127.0.0.1:9464";
     extraArgs = [ "--announce-wait" "1m" ];
   };
+  sharded = evalWith {
+    store = "s3://archive/site-a?endpoint=http://10.0.0.9:8333";
+    environmentFile = "/run/secrets/ec-archive-s3.env";
+    shardHosts = [ "a1" "a2" "a3" ];
+    shardSelf = "a2";
+    shardReplicas = 2;
+    manifestShipInterval = 60;
+  };
 
   assertionsHold = e: builtins.all (a: a.assertion) e.module.content.assertions;
   # nixos/serve.nix (archive.serve), evaluated on the plain archive settings.
@@ -73,6 +81,15 @@ let
         (builtins.elemAt plain.module.content.systemd.packages 0).script != null;
     "target wanted by multi-user" = plain.module.content.systemd.targets.ec-archive.wantedBy == [ "multi-user.target" ];
     "both roots get a tmpfiles rule" = builtins.length plain.module.content.systemd.tmpfiles.rules == 2;
+    "an s3 store replaces outputDir" = hasPair sharded.unitArgs "--output-dir" "s3://archive/site-a?endpoint=http://10.0.0.9:8333"
+      && builtins.length sharded.module.content.systemd.tmpfiles.rules == 1;
+    "manifest shipping passed" = hasPair sharded.unitArgs "--ship-interval" "60s" && !(has plain.unitArgs "--ship-interval");
+    "environmentFile passed" = hasPair sharded.unitArgs "--environment-file" "/run/secrets/ec-archive-s3.env"
+      && !(has plain.unitArgs "--environment-file");
+    "shard options passed" = hasPair sharded.unitArgs "--shard-hosts" "a1,a2,a3" && hasPair sharded.unitArgs "--shard-self" "a2"
+      && hasPair sharded.unitArgs "--shard-replicas" "2" && !(has plain.unitArgs "--shard-hosts");
+    "shardSelf outside shardHosts fails an assertion" = assertionsHold sharded
+      && !(assertionsHold (evalWith { shardHosts = [ "a1" ]; shardSelf = "a2"; }));
     "polkit rule only in systemd mode" = plain.module.content.security.polkit.enable.condition
       && !custom.module.content.security.polkit.enable.condition;
     "default args pass the four tracks as the no-catalog fallback" =
@@ -115,4 +132,5 @@ else {
   plainArgs = plain.unitArgs;
   customArgs = custom.unitArgs;
   serveService = serveUnit;
+  shardedArgs = sharded.unitArgs;
 }

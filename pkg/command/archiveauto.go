@@ -6,15 +6,17 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/archive"
-	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/discover"
 	"github.com/every-channel/ec-node/pkg/sdnotify"
+	"github.com/every-channel/ec-node/pkg/segment"
+	"github.com/every-channel/ec-node/pkg/shard"
 	"github.com/every-channel/ec-node/pkg/supervise"
 	"github.com/every-channel/ec-node/pkg/systemd"
 )
@@ -91,7 +93,7 @@ func runArchiveWorker(c *cli.Context) error {
 // storeFlags name the archive's two roots.
 func storeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "output-dir", Usage: "CAS root", EnvVars: []string{"EC_OUTPUT_DIR"}},
+		&cli.StringFlag{Name: "output-dir", Aliases: []string{"store"}, Usage: storeUsage, EnvVars: []string{"EC_OUTPUT_DIR"}},
 		&cli.StringFlag{Name: "manifest-dir", Usage: "manifest root", EnvVars: []string{"EC_MANIFEST_DIR"}},
 	}
 }
@@ -108,6 +110,10 @@ func archiveAutoFlags() []cli.Flag {
 		&cli.StringFlag{Name: "relay-url-override", Usage: "subscribe every discovered broadcast through this relay instead of its listed one"},
 		&cli.StringSliceFlag{Name: "include", Usage: `archive only discovered names matching one of these patterns ("*" stops at "/"; repeatable)`},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip discovered names matching one of these patterns (repeatable; wins over --include)"},
+		&cli.StringSliceFlag{Name: "shard-hosts", Usage: "share discovered broadcasts among these archive hosts by rendezvous hashing (repeatable or comma-separated; docs/discovery.md)"},
+		&cli.StringFlag{Name: "shard-self", Usage: "with --shard-hosts: this host's name in the list"},
+		&cli.IntFlag{Name: "shard-replicas", Value: 1, Usage: "with --shard-hosts: hosts archiving each broadcast"},
+		&cli.DurationFlag{Name: "ship-interval", Usage: "with an s3:// --store: seal new manifest lines into the bucket this often, as `manifest ship` does, with --shard-self or the hostname as origin (0: off; docs/manifest.md)"},
 		&cli.IntFlag{Name: "max-broadcasts", Usage: "archive at most this many discovered broadcasts (0: no limit)"},
 		&cli.DurationFlag{Name: "poll-interval", Value: supervise.DefaultPollInterval, Usage: "discovery poll interval"},
 		&cli.DurationFlag{Name: "grace", Value: supervise.DefaultGrace, Usage: "stop a worker once its broadcast has been missing this long"},
@@ -155,6 +161,17 @@ func runArchiveAuto(c *cli.Context) error {
 	if err != nil {
 		return withExit(ExitConfig, err)
 	}
+	if d := c.Duration("ship-interval"); d > 0 {
+		bucket, err := openBucket(c, c.String("output-dir"))
+		if err != nil {
+			return err
+		}
+		origin, err := originName(c.String("shard-self"))
+		if err != nil {
+			return err
+		}
+		go shipEvery(c.Context, log, &segment.Shipper{Bucket: bucket, ManifestDir: c.String("manifest-dir"), Origin: origin}, d)
+	}
 	startSource(c.Context, cfg.Source, log)
 	log.Info("archive-auto running", "mode", c.String("mode"), "directory", c.String("directory"),
 		"relay_announce", c.String("relay-announce"), "static", len(cfg.Static))
@@ -174,6 +191,18 @@ func superviseConfig(c *cli.Context, log *slog.Logger) (supervise.Config, error)
 		MaxWorkers:   c.Int("max-broadcasts"),
 		PollInterval: c.Duration("poll-interval"), Grace: c.Duration("grace"), StaleAfter: c.Duration("stale"),
 		Logger: log,
+	}
+	if hosts := c.StringSlice("shard-hosts"); len(hosts) > 0 {
+		ring, err := shard.New(hosts, c.String("shard-self"), c.Int("shard-replicas"))
+		if err != nil {
+			return cfg, configErrorf("--shard-hosts: %w", err)
+		}
+		cfg.Mine = ring.Mine
+	} else if c.IsSet("shard-self") || c.IsSet("shard-replicas") {
+		return cfg, configErrorf("--shard-self and --shard-replicas need --shard-hosts")
+	}
+	if d := c.Duration("ship-interval"); d < 0 || d > 0 && (!strings.HasPrefix(c.String("output-dir"), "s3://") || c.String("manifest-dir") == "") {
+		return cfg, configErrorf("--ship-interval needs an s3:// --store and --manifest-dir")
 	}
 	if c.String("directory") != "" || c.String("relay-announce") != "" {
 		src, err := discoverySource(c, log, "directory", "relay-announce", "announce-prefix")
@@ -233,7 +262,7 @@ func inProcessWork(c *cli.Context, log *slog.Logger, obs archive.Observer) (supe
 	if err != nil {
 		return nil, err
 	}
-	store, err := cas.OpenLocal(c.String("output-dir"))
+	store, err := openStore(c.Context, c.String("output-dir"))
 	if err != nil {
 		return nil, withExit(ExitIOErr, err)
 	}

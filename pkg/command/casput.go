@@ -44,7 +44,7 @@ EXIT STATUS
    74  the store could not be written or the output not written
    78  --root missing`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Required: true, Usage: "CAS root directory", EnvVars: []string{"EC_CAS_ROOT"}},
+			&cli.StringFlag{Name: "root", Aliases: []string{"store"}, Required: true, Usage: storeUsage, EnvVars: []string{"EC_CAS_ROOT"}},
 			&cli.BoolFlag{Name: "records", Usage: "read a record stream from standard input and print manifest entries"},
 			&cli.Int64Flag{Name: "max-payload", Value: record.DefaultMaxPayload, Usage: "largest record payload accepted, in bytes (--records)"},
 			&cli.IntFlag{Name: "jobs", Value: 16, Usage: "objects committed concurrently (--records)"},
@@ -67,7 +67,7 @@ func runCASPut(c *cli.Context) error {
 	if c.Bool("records") && c.NArg() > 0 {
 		return usageErrorf("--records reads standard input and takes no FILE arguments")
 	}
-	store, err := cas.OpenLocal(c.String("root"))
+	store, err := openStore(c.Context, c.String("root"))
 	if err != nil {
 		return withExit(ExitIOErr, err)
 	}

@@ -30,7 +30,7 @@ func CASVerify() *cli.Command {
 			"but are not an error. Symbolic links and special files below --root are stray: never\n" +
 			"followed or read. Only reads: works on read-only snapshots.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Usage: "CAS root directory, the one holding objects/blake3 (must be given)"},
+			&cli.StringFlag{Name: "root", Aliases: []string{"store"}, Usage: storeUsage + " (must be given)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
 			&cli.IntFlag{Name: "workers", Usage: "objects hashed in parallel, 0 to 4096 (0: GOMAXPROCS, one per usable CPU)"},
 			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress on stderr: auto (when stderr is a terminal), always or never"},
@@ -43,7 +43,7 @@ func CASVerify() *cli.Command {
 func runCASVerify(c *cli.Context) error {
 	std := streams(c)
 	if c.String("root") == "" || c.Args().Present() {
-		return usageErrorf("usage: verify --root DIR [--json] [--workers N] [--progress auto|always|never]")
+		return usageErrorf("usage: verify --root DIR|--store s3://BUCKET/PREFIX [--json] [--workers N] [--progress auto|always|never]")
 	}
 	workers := c.Int("workers")
 	if workers < 0 || workers > 4096 {
@@ -73,7 +73,7 @@ func runCASVerify(c *cli.Context) error {
 		}
 	}
 
-	report, err := cas.Verify(c.Context, c.String("root"), opts)
+	report, err := verifyStore(c.Context, c.String("root"), opts)
 	if bar != nil {
 		bar.clear()
 	}
@@ -131,7 +131,7 @@ func runCASVerify(c *cli.Context) error {
 // crossCheck checks the manifests against the objects Verify just re-hashed:
 // the objects need not be hashed again, only looked up.
 func crossCheck(c *cli.Context, dir string, seen []cas.ID) (manifest.CheckReport, error) {
-	store, err := cas.OpenLocal(c.String("root"))
+	store, err := openStore(c.Context, c.String("root"))
 	if err != nil {
 		return manifest.CheckReport{}, err
 	}

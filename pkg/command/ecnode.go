@@ -26,6 +26,8 @@ func ECNode() *cli.App {
 		&cli.Command{Name: "manifest", Usage: "JSONL manifests", Subcommands: []*cli.Command{
 			named("append", ManifestAppend()),
 			named("check", ManifestCheck()),
+			ManifestShip(),
+			ManifestFetch(),
 			ManifestSessions(),
 		}},
 		named("discover", Discover()),

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +47,7 @@ EXIT STATUS
    78  --manifest-dir, --root, --broadcast or --output missing`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "manifest-dir", Required: true, Usage: "manifest root directory", EnvVars: []string{"EC_MANIFEST_DIR"}},
-			&cli.StringFlag{Name: "root", Required: true, Usage: "CAS root directory", EnvVars: []string{"EC_CAS_ROOT"}},
+			&cli.StringFlag{Name: "root", Aliases: []string{"store"}, Required: true, Usage: storeUsage, EnvVars: []string{"EC_CAS_ROOT"}},
 			&cli.StringFlag{Name: "broadcast", Required: true, Usage: "broadcast name, as archived"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "output file; - for stdout"},
 			&cli.StringFlag{Name: "from", Usage: "first receive time (RFC 3339 or Unix ms)"},
@@ -83,7 +84,7 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	root := c.String("root")
-	store, err := openExportStore(root)
+	store, err := openExportStore(c.Context, root)
 	if err != nil {
 		return err
 	}
@@ -137,11 +138,11 @@ func runExport(c *cli.Context) error {
 
 // openExportStore opens an existing store for reading: a root that is not one
 // is refused rather than created empty.
-func openExportStore(root string) (*cas.Local, error) {
-	if fi, err := os.Stat(filepath.Join(root, "objects", "blake3")); err != nil || !fi.IsDir() {
+func openExportStore(ctx context.Context, root string) (cas.Store, error) {
+	if fi, err := os.Stat(filepath.Join(root, "objects", "blake3")); !strings.HasPrefix(root, "s3://") && (err != nil || !fi.IsDir()) {
 		return nil, configErrorf("--root %s is not a CAS root (no objects/blake3)", root)
 	}
-	store, err := cas.OpenLocal(root)
+	store, err := openStore(ctx, root)
 	if err != nil {
 		return nil, withExit(ExitIOErr, err)
 	}

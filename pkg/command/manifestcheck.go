@@ -1,11 +1,13 @@
 package command
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/manifest"
@@ -33,7 +35,7 @@ EXIT STATUS
    78  --manifest-dir or --root missing`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "manifest-dir", Required: true, Usage: "manifest root directory", EnvVars: []string{"EC_MANIFEST_DIR"}},
-			&cli.StringFlag{Name: "root", Required: true, Usage: "CAS root directory", EnvVars: []string{"EC_CAS_ROOT"}},
+			&cli.StringFlag{Name: "root", Aliases: []string{"store"}, Required: true, Usage: storeUsage, EnvVars: []string{"EC_CAS_ROOT"}},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&cli.BoolFlag{Name: "rehash", Usage: "re-hash every referenced object"},
 			&cli.BoolFlag{Name: "unreferenced", Usage: "report objects no manifest references"},
@@ -47,19 +49,21 @@ func runManifestCheck(c *cli.Context) error {
 	root := c.String("root")
 	// Refuse a root that is not a store rather than create an empty one and
 	// report every object missing.
-	if fi, err := os.Stat(filepath.Join(root, "objects", "blake3")); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(filepath.Join(root, "objects", "blake3")); !strings.HasPrefix(root, "s3://") && (err != nil || !fi.IsDir()) {
 		return withExit(ExitIOErr, fmt.Errorf("--root %s is not a CAS root (no objects/blake3)", root))
 	}
 	if fi, err := os.Stat(c.String("manifest-dir")); err != nil || !fi.IsDir() {
 		return withExit(ExitIOErr, fmt.Errorf("--manifest-dir %s is not a directory", c.String("manifest-dir")))
 	}
-	store, err := cas.OpenLocal(root)
+	store, err := openStore(c.Context, root)
 	if err != nil {
 		return withExit(treeExit(err), err)
 	}
 	opts := manifest.CheckOptions{Rehash: c.Bool("rehash"), Workers: c.Int("workers")}
 	if c.Bool("unreferenced") {
-		opts.ListObjects = store.Each
+		opts.ListObjects = store.(interface {
+			Each(context.Context, func(cas.ID) error) error
+		}).Each
 	}
 	rep, err := manifest.Check(c.Context, c.String("manifest-dir"), store, opts)
 	if err != nil {

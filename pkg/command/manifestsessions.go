@@ -46,7 +46,7 @@ func runManifestSessions(c *cli.Context) error {
 	if c.Args().Present() {
 		return usageErrorf("sessions takes no arguments, got %q", c.Args().First())
 	}
-	store, err := openExportStore(c.String("root"))
+	store, err := openExportStore(c.Context, c.String("root"))
 	if err != nil {
 		return err
 	}

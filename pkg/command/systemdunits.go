@@ -25,6 +25,7 @@ func SystemdUnits() *cli.Command {
 		&cli.StringFlag{Name: "group", Value: "ec-archive", Usage: "group the services run as"},
 		&cli.StringFlag{Name: "mode", Value: systemd.ModeSystemd, Usage: "supervisor worker mode: systemd or inprocess"},
 		&cli.StringFlag{Name: "systemctl", Usage: "absolute path of systemctl for the supervisor (default: from PATH)"},
+		&cli.StringFlag{Name: "environment-file", Usage: "absolute path of an environment file both services read (EnvironmentFile=), e.g. AWS_* credentials for an s3:// store"},
 		&cli.DurationFlag{Name: "watchdog", Value: 2 * time.Minute, Usage: "supervisor WatchdogSec= (0: no watchdog, Type=exec)"},
 	}
 	flags = append(flags, storeFlags()...)
@@ -85,6 +86,7 @@ func runSystemdUnits(c *cli.Context) error {
 		OutputDir: c.String("output-dir"), ManifestDir: c.String("manifest-dir"),
 		Mode: c.String("mode"), WorkerArgs: workerArgs, AutoArgs: autoArgs,
 		Systemctl: c.String("systemctl"), WatchdogSec: int(c.Duration("watchdog") / time.Second),
+		EnvironmentFile: c.String("environment-file"),
 	})
 	if err != nil {
 		return withExit(ExitConfig, err)

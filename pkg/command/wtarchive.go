@@ -37,7 +37,7 @@ EXIT STATUS
 		Flags: slices.Concat([]cli.Flag{
 			&cli.StringFlag{Name: "url", Value: DefaultRelayURL, Usage: "relay URL; the path is the session root, ?jwt= is passed through", EnvVars: []string{"EC_RELAY_URL"}},
 			&cli.StringFlag{Name: "name", Usage: "broadcast name (path relative to the URL's root)", EnvVars: []string{"EC_BROADCAST"}},
-			&cli.StringFlag{Name: "output-dir", Usage: "CAS root", EnvVars: []string{"EC_OUTPUT_DIR"}},
+			&cli.StringFlag{Name: "output-dir", Aliases: []string{"store"}, Usage: storeUsage, EnvVars: []string{"EC_OUTPUT_DIR"}},
 			&cli.StringFlag{Name: "manifest-dir", Usage: "manifest root", EnvVars: []string{"EC_MANIFEST_DIR"}},
 			&cli.StringFlag{Name: "status-file", Usage: "write the worker's status JSON here every few seconds (read by archive-status)", EnvVars: []string{"EC_STATUS_FILE"}},
 			maxAttemptsFlag,
@@ -69,16 +69,18 @@ func runWTArchive(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	store, err := cas.OpenLocal(c.String("output-dir"))
+	store, err := openStore(c.Context, c.String("output-dir"))
 	if err != nil {
 		return withExit(ExitIOErr, err)
 	}
 	// Temp files older than an hour belong to writers that crashed; a live
 	// writer in another process touches its temp file within seconds.
-	if n, err := store.CleanTemp(time.Hour); err != nil {
-		log.Warn("stale temp files not removed", "err", err)
-	} else if n > 0 {
-		log.Info("removed stale temp files", "count", n)
+	if local, ok := store.(*cas.Local); ok {
+		if n, err := local.CleanTemp(time.Hour); err != nil {
+			log.Warn("stale temp files not removed", "err", err)
+		} else if n > 0 {
+			log.Info("removed stale temp files", "count", n)
+		}
 	}
 	if err := safefs.MkdirAll(c.String("manifest-dir"), 0o755); err != nil {
 		return configErrorf("--manifest-dir: %w", err)

@@ -40,6 +40,9 @@ type Config struct {
 	// Include and Exclude are path.Match patterns on discovered broadcast names
 	// ("*" does not cross "/"); empty Include means all, Exclude wins.
 	Include, Exclude []string
+	// Mine, when set, keeps only the discovered broadcasts this host archives
+	// when several share the work (shard.Ring.Mine); nil keeps all.
+	Mine func(broadcast string) bool
 	// MaxWorkers caps the discovered workers (0: no cap); running ones are kept
 	// first, then names in order.
 	MaxWorkers int
@@ -232,6 +235,9 @@ func (s *Supervisor) observe(list []discover.Broadcast) {
 }
 
 func (s *Supervisor) wanted(name string) bool {
+	if s.cfg.Mine != nil && !s.cfg.Mine(name) {
+		return false
+	}
 	for _, p := range s.cfg.Exclude {
 		if ok, _ := path.Match(p, name); ok {
 			return false

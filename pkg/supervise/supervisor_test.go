@@ -214,6 +214,15 @@ func TestSupervisorFiltersOverrideAndCap(t *testing.T) {
 	}
 }
 
+func TestSupervisorKeepsOnlyItsShard(t *testing.T) {
+	s, r, _ := newTestSupervisor(t, Config{Mine: func(name string) bool { return strings.HasSuffix(name, "-mine") }})
+	s.observe(bc("a-mine", "b-other", "c-mine"))
+	s.reconcile(context.Background())
+	if got := r.takeCalls(); got != "start a-mine, start c-mine" {
+		t.Fatalf("got %s, want only this host's share started", got)
+	}
+}
+
 func TestSupervisorAdoptsRunningWorkers(t *testing.T) {
 	s, r, c := newTestSupervisor(t, Config{})
 	ctx := context.Background()

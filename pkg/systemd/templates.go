@@ -54,6 +54,9 @@ NotifyAccess=main
 WatchdogSec=30s
 User={{.U.User}}
 Group={{.U.Group}}
+{{- if .U.EnvironmentFile}}
+EnvironmentFile={{.EnvFile}}
+{{- end}}
 ExecStart={{.WorkerExec}}
 Restart=on-failure
 RestartSec=5s
@@ -88,6 +91,9 @@ Type=exec
 {{- end}}
 User={{.U.User}}
 Group={{.U.Group}}
+{{- if .U.EnvironmentFile}}
+EnvironmentFile={{.EnvFile}}
+{{- end}}
 ExecStart={{.AutoExec}}
 Restart=on-failure
 RestartSec=10s

@@ -9,6 +9,7 @@ import (
 	"text/template"
 
 	"github.com/every-channel/ec-node/internal/safefs"
+	"github.com/every-channel/ec-node/pkg/s3cas"
 )
 
 // Runtime paths shared by the supervisor and its worker instances. The
@@ -32,7 +33,9 @@ const (
 type Units struct {
 	ECNode      string // absolute path of the ec-node binary
 	User, Group string // the dedicated account the services run as
-	OutputDir   string // CAS root
+	// OutputDir is the CAS: a root directory, or an s3:// store URL
+	// (docs/cas-layout.md), which the units then neither mount nor may write.
+	OutputDir   string
 	ManifestDir string // manifest root; may be on another filesystem
 	// Mode is the supervisor's worker mode: ModeSystemd starts ec-archive@
 	// instances, ModeInProcess runs the workers inside the supervisor.
@@ -45,6 +48,9 @@ type Units struct {
 	Systemctl string
 	// WatchdogSec is the supervisor's watchdog timeout in seconds (0: none).
 	WatchdogSec int
+	// EnvironmentFile, if set, is read by both services (EnvironmentFile=):
+	// the place for an S3 store's AWS_* credentials, kept out of the unit text.
+	EnvironmentFile string
 }
 
 // File is one rendered file.
@@ -64,10 +70,15 @@ func Render(u Units) ([]File, error) {
 	if err := u.validate(); err != nil {
 		return nil, err
 	}
+	local := []string{u.ManifestDir}
+	if !isStoreURL(u.OutputDir) {
+		local = []string{u.OutputDir, u.ManifestDir}
+	}
 	data := map[string]any{
 		"U":            u,
-		"ReadWrite":    execQuoteAll([]string{u.OutputDir, u.ManifestDir}),
-		"Mounts":       execQuoteAll([]string{u.OutputDir, u.ManifestDir}),
+		"ReadWrite":    execQuoteAll(local),
+		"Mounts":       execQuoteAll(local),
+		"EnvFile":      execQuote(u.EnvironmentFile),
 		"WorkerExec":   workerExec(u),
 		"AutoExec":     autoExec(u),
 		"StatusDir":    StatusDir,
@@ -111,7 +122,17 @@ func WriteFiles(dir string, files []File) error {
 
 func (u Units) validate() error {
 	var errs []error
-	for name, p := range map[string]string{"ec-node binary": u.ECNode, "output dir": u.OutputDir, "manifest dir": u.ManifestDir} {
+	paths := map[string]string{"ec-node binary": u.ECNode, "output dir": u.OutputDir, "manifest dir": u.ManifestDir}
+	if isStoreURL(u.OutputDir) {
+		delete(paths, "output dir")
+		if _, err := s3cas.ParseURL(u.OutputDir); err != nil {
+			errs = append(errs, fmt.Errorf("output dir: %w", err))
+		}
+	}
+	if u.EnvironmentFile != "" {
+		paths["environment file"] = u.EnvironmentFile
+	}
+	for name, p := range paths {
 		if !filepath.IsAbs(p) || strings.ContainsAny(p, "\n\r") {
 			errs = append(errs, fmt.Errorf("%s %q: want an absolute path", name, p))
 		}
@@ -129,6 +150,9 @@ func (u Units) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// isStoreURL tells an object-store URL from a CAS root directory.
+func isStoreURL(s string) bool { return strings.HasPrefix(s, "s3://") }
 
 func validAccountName(s string) bool {
 	if s == "" || len(s) > 32 || s[0] == '-' {

@@ -70,6 +70,39 @@ func TestRenderContent(t *testing.T) {
 	}
 }
 
+// TestRenderS3Store: with an s3:// store the units pass the URL through
+// (escaped for ExecStart=), neither mount nor write it, and read the
+// credentials from the environment file.
+func TestRenderS3Store(t *testing.T) {
+	u := testUnits(t, ModeInProcess)
+	u.OutputDir = "s3://archive/site-a?endpoint=http://10.0.0.9:8333&region=eu-1"
+	u.EnvironmentFile = "/run/secrets/ec-archive-s3.env"
+	files, err := Render(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ec-archive@.service", AutoUnit} {
+		text := renderedFile(t, files, name)
+		for _, want := range []string{
+			`--output-dir "s3://archive/site-a?endpoint=http://10.0.0.9:8333&region=eu-1"`,
+			"EnvironmentFile=/run/secrets/ec-archive-s3.env\n",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q:\n%s", name, want, text)
+			}
+		}
+		for _, line := range strings.Split(text, "\n") {
+			if (strings.HasPrefix(line, "ReadWritePaths=") || strings.HasPrefix(line, "RequiresMountsFor=")) && strings.Contains(line, "s3:") {
+				t.Errorf("%s treats the store URL as a path: %s", name, line)
+			}
+		}
+	}
+	u.OutputDir = "s3://archive?nonsense=1"
+	if _, err := Render(u); err == nil {
+		t.Error("Render accepted a bad store URL")
+	}
+}
+
 func TestRenderRejectsBadSettings(t *testing.T) {
 	for name, mutate := range map[string]func(*Units){
 		"relative dir":  func(u *Units) { u.OutputDir = "archive" },
