@@ -32,6 +32,9 @@ import (
 func startS3(t *testing.T, dir string) *seaweedfs.Server {
 	t.Helper()
 	if _, err := seaweedfs.Bin(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no SeaweedFS in CI: %v", err)
+		}
 		t.Skipf("no SeaweedFS: set EC_SEAWEEDFS_BIN to the path scripts/install-seaweedfs.sh prints (%v)", err)
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "e2e")
@@ -282,7 +285,7 @@ func TestArchiveAutoShardingS3(t *testing.T) {
 			clear(got)
 			owners := map[string]int{}
 			for h, p := range procs {
-				for b, groups := range groupsByBroadcast(t, p.statusDir) {
+				for b, groups := range groupsByBroadcast(t, statusView{dir: p.statusDir}) {
 					if groups > 0 {
 						got[h] = append(got[h], b)
 						owners[b]++

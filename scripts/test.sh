@@ -25,6 +25,10 @@ go vet -tags e2e ./e2e/...
 go run honnef.co/go/tools/cmd/staticcheck@v0.6.1 -tags e2e ./...
 
 step "unit tests"
+# The S3 store's conformance tests run against a real S3-compatible server (SeaweedFS,
+# built once and cached like the Rust peers).
+EC_SEAWEEDFS_BIN=$(scripts/install-seaweedfs.sh | tail -n 1)
+export EC_SEAWEEDFS_BIN
 go test -count=1 ./...
 
 step "fuzz smoke ($fuzztime per target)"
