@@ -341,6 +341,27 @@ func (r *Root) MkdirAll(rel string, perm fs.FileMode) error {
 	return nil
 }
 
+// Mkdir creates the directory rel, whose parent must exist, without making it
+// durable: the caller fsyncs the parent, so that directories made together can
+// share one fsync. An existing directory is an error satisfying
+// errors.Is(err, fs.ErrExist); a symbolic link or other file in its place is an
+// error naming what it is.
+func (r *Root) Mkdir(rel string, perm fs.FileMode) error {
+	return r.inParent(rel, func(dirfd int, name string) error {
+		err := unix.Mkdirat(dirfd, name, uint32(perm.Perm()))
+		if err == unix.EEXIST {
+			var st unix.Stat_t
+			if serr := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return &os.PathError{Op: "mkdir", Path: r.Join(rel), Err: kindOf(modeOf(st.Mode))}
+			}
+		}
+		if err != nil {
+			return &os.PathError{Op: "mkdir", Path: r.Join(rel), Err: err}
+		}
+		return nil
+	})
+}
+
 // kindOf is the error for finding m where a directory belongs.
 func kindOf(m fs.FileMode) error {
 	if m&fs.ModeSymlink != 0 {
