@@ -8,7 +8,7 @@
 #      that both catch the same flipped byte.
 # Usage: scripts/bench-cas.sh [--journal]
 #   --journal (root only) also runs (a) on a loop-mounted ext4 with a journal, and
-#   on XFS if mkfs.xfs is installed, each a fresh 2 GiB image file in $BENCH_DIR.
+#   on XFS if mkfs.xfs is installed, each a fresh sparse image file in $BENCH_DIR.
 # Environment: BENCH_DIR (default $TMPDIR or /tmp) picks the disk; N_OBJECTS (2000);
 # DURABLE_OBJECTS (2000 per variant); EC_NODE (a prebuilt ec-node binary);
 # BASE_REV (a git revision, e.g. main): (a) also runs pkg/cas as of that revision,
@@ -48,18 +48,21 @@ builds=(cas.test)
 if [[ -n ${BASE_REV:-} ]]; then
 	mkdir "$tmp/base"
 	git archive "$BASE_REV" | tar -x -C "$tmp/base"
+	cp pkg/cas/bench_test.go "$tmp/base/pkg/cas/" # the same harness measures both
 	(cd "$tmp/base" && go test -c -o "$tmp/cas-base.test" ./pkg/cas/)
 	builds=(cas-base.test cas.test)
 fi
 
 # durable DIR LABEL: three rounds of all variants (of every build), interleaved so
 # that background disk load hits them alike; the median round of each is reported.
+# Objects stay until all rounds are done (CAS_BENCH_KEEP, see pkg/cas/bench_test.go).
 durable() {
-	local dir=$1 label=$2 build
-	echo "# (a) durable writes on $label ($(df -T "$dir" | awk 'NR==2 {print $2}')), 64 KiB objects, $durable_objects per variant, median of 3 interleaved rounds"
+	local dir=$1/durable label=$2 build
+	mkdir "$dir"
+	echo "# (a) durable writes on $label ($(df -T "$dir" | awk 'NR==2 {print $2}')), 64 KiB objects, $durable_objects per variant, median of 3 interleaved rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	for _ in 1 2 3; do
 		for build in "${builds[@]}"; do
-			CAS_BENCH_DIR=$dir "$tmp/$build" -test.run '^$' -test.bench Durable -test.benchtime "${durable_objects}x" |
+			CAS_BENCH_DIR=$dir CAS_BENCH_KEEP=1 "$tmp/$build" -test.run '^$' -test.bench Durable -test.benchtime "${durable_objects}x" |
 				sed -n "s/^Benchmark/$build Benchmark/p"
 		done
 	done | tee "$tmp/durable.txt"
@@ -84,6 +87,7 @@ durable() {
 				}
 			}
 		}' "$tmp/durable.txt"
+	rm -rf "$dir"
 }
 
 durable "$tmp" "${BENCH_DIR:-${TMPDIR:-/tmp}}"
@@ -92,7 +96,7 @@ if $journal; then
 	command -v mkfs.xfs >/dev/null && fstypes+=(xfs) || echo "# (mkfs.xfs not installed: no XFS run)"
 	for fstype in "${fstypes[@]}"; do
 		img=$tmp/$fstype.img mnt=$tmp/$fstype
-		truncate -s 2G "$img"
+		truncate -s $((durable_objects * 24 * 64 / 1024 * 3 / 2 + 1024))M "$img" # sparse; the rounds keep 24 x DURABLE_OBJECTS x 64 KiB
 		case $fstype in
 		ext4) mkfs.ext4 -q -F -O has_journal "$img" ;;
 		xfs) mkfs.xfs -q -f "$img" ;;

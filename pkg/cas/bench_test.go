@@ -22,14 +22,20 @@ import (
 const benchObjectSize = 64 << 10
 
 // benchDir is where the durable benchmarks write: $CAS_BENCH_DIR (to measure a
-// particular disk) or a temp directory.
+// particular disk) or a temp directory. With CAS_BENCH_KEEP=1 the objects stay
+// (the caller removes CAS_BENCH_DIR later): an archive's store only grows, and
+// on ext4 without a journal every inode freed in the last 30 s slows down the
+// allocation of new ones in its block group, so deleting one variant's objects
+// would slow the next.
 func benchDir(b *testing.B) string {
 	if d := os.Getenv("CAS_BENCH_DIR"); d != "" {
 		dir, err := os.MkdirTemp(d, "cas-bench-")
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { os.RemoveAll(dir) })
+		if os.Getenv("CAS_BENCH_KEEP") != "1" {
+			b.Cleanup(func() { os.RemoveAll(dir) })
+		}
 		return dir
 	}
 	return b.TempDir()
