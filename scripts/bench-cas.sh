@@ -72,18 +72,24 @@ durable() {
 			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
 			return v[int((n + 1) / 2)]
 		}
-		{ for (i = 1; i <= NF; i++) if ($(i+1) == "objects/s") rates[$1 " " $2] = rates[$1 " " $2] " " $i }
+		{
+			for (i = 1; i <= NF; i++) {
+				if ($(i+1) == "objects/s") rates[$1 " " $2] = rates[$1 " " $2] " " $i
+				if ($(i+1) == "cpu-us/object") cpus[$1 " " $2] = cpus[$1 " " $2] " " $i
+			}
+		}
 		END {
 			for (b in rates) if (b ~ /^cas.test BenchmarkNaiveDurable/) naive = median(rates[b])
 			if (!naive) { print "bench-cas: no naive rate" > "/dev/stderr"; exit 1 }
-			printf "naive single writer        %5.0f objects/s\n", naive
+			for (b in rates) if (b ~ /^cas.test BenchmarkNaiveDurable/) naivecpu = median(cpus[b])
+			printf "naive single writer        %5.0f objects/s  %4.0f CPU us/object\n", naive, naivecpu
 			for (c = 1; c <= 32; c *= 2) for (b in rates) if (b ~ "^cas.test .*conc=" c "-") {
-				m = median(rates[b])
-				printf "pkg/cas conc=%-2d            %5.0f objects/s = %.1fx naive   (rounds:%s)\n", c, m, m / naive, rates[b]
+				m = median(rates[b]); u = median(cpus[b])
+				printf "pkg/cas conc=%-2d            %5.0f objects/s  %4.0f CPU us/object = %.1fx naive   (rounds:%s)\n", c, m, u, m / naive, rates[b]
 				base = b; sub(/^cas.test/, "cas-base.test", base)
 				if (base in rates) {
-					o = median(rates[base])
-					printf "  before (BASE_REV) conc=%-2d %5.0f objects/s; after/before = %.2fx   (rounds:%s)\n", c, o, m / o, rates[base]
+					o = median(rates[base]); ou = median(cpus[base])
+					printf "  before (BASE_REV) conc=%-2d %5.0f objects/s  %4.0f CPU us/object; after/before: rate %.2fx, CPU %.2fx   (rounds:%s)\n", c, o, ou, m / o, u / ou, rates[base]
 				}
 			}
 		}' "$tmp/durable.txt"
