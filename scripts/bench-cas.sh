@@ -32,8 +32,10 @@ durable_objects=${DURABLE_OBJECTS:-2000}
 tmp=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-cas.XXXXXX")
 mounts=()
 cleanup() {
-	local m
-	for m in "${mounts[@]}"; do umount "$m" || true; done
+	local m dev
+	for m in "${mounts[@]}"; do
+		dev=$(findmnt -n -o SOURCE "$m") && umount "$m" && losetup -d "$dev" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -108,7 +110,10 @@ if $journal; then
 		xfs) mkfs.xfs -q -f "$img" ;;
 		esac
 		mkdir "$mnt"
-		mount -o loop "$img" "$mnt"
+		# Direct I/O: the image's writes skip the page cache of the disk below,
+		# so each flush of the filesystem on top reaches the disk once.
+		dev=$(losetup --find --show --direct-io=on "$img")
+		mount "$dev" "$mnt" || { losetup -d "$dev"; exit 1; }
 		mounts+=("$mnt")
 		durable "$mnt" "loop-mounted $fstype with a journal, image on the disk above"
 	done
