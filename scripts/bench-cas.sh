@@ -34,9 +34,9 @@ mounts=()
 cleanup() {
 	local m dev
 	for m in "${mounts[@]}"; do
-		dev=$(findmnt -n -o SOURCE "$m") && umount "$m" && losetup -d "$dev" 2>/dev/null || true
+		dev=$(findmnt -n -o SOURCE "$m") && { umount "$m" || umount -l "$m"; } && losetup -d "$dev" 2>/dev/null || true
 	done
-	rm -rf "$tmp"
+	rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
 
