@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks the CAS in one run (about 1-2 minutes on the 2-core reference VM):
+# Benchmarks the CAS in one run (about 1-2 minutes on the 2-core reference VM;
+# several times that with BASE_REV and --journal):
 #  (a) durable 64 KiB objects/s of pkg/cas at concurrency 1, 8 and 32 against a
 #      naive single-writer loop (temp + write + fsync + rename + dir fsync), on the
 #      same disk, as ratios;
@@ -12,7 +13,8 @@
 # Environment: BENCH_DIR (default $TMPDIR or /tmp) picks the disk; N_OBJECTS (2000);
 # DURABLE_OBJECTS (2000 per variant); EC_NODE (a prebuilt ec-node binary);
 # BASE_REV (a git revision, e.g. main): (a) also runs pkg/cas as of that revision,
-# interleaved with this tree's, and prints this tree's rate as a ratio of it.
+# interleaved with this tree's (same benchmark harness), and prints this tree's
+# rate and CPU time per object as ratios of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
