@@ -1,49 +1,126 @@
 #!/usr/bin/env bash
-# Benchmarks the CAS in one run (about 1-2 minutes on the 2-core reference VM):
+# Benchmarks the CAS in one run (about 1-2 minutes on the 2-core reference VM;
+# several times that with BASE_REV and --journal):
 #  (a) durable 64 KiB objects/s of pkg/cas at concurrency 1, 8 and 32 against a
 #      naive single-writer loop (temp + write + fsync + rename + dir fsync), on the
 #      same disk, as ratios;
 #  (b) `ec-node cas verify` throughput against `b3sum --check` on the same tree of
 #      N_OBJECTS objects of 64 KiB-1 MiB (page cache warm: both are CPU-bound), and
 #      that both catch the same flipped byte.
+# Usage: scripts/bench-cas.sh [--journal]
+#   --journal (root only) also runs (a) on a loop-mounted ext4 with a journal, and
+#   on XFS if mkfs.xfs is installed, each a fresh sparse image file in $BENCH_DIR.
 # Environment: BENCH_DIR (default $TMPDIR or /tmp) picks the disk; N_OBJECTS (2000);
-# DURABLE_OBJECTS (2000 per variant); EC_NODE (a prebuilt ec-node binary).
+# DURABLE_OBJECTS (2000 per variant); EC_NODE (a prebuilt ec-node binary);
+# BASE_REV (a git revision, e.g. main): (a) also runs pkg/cas as of that revision,
+# interleaved with this tree's (same benchmark harness), and prints this tree's
+# rate and CPU time per object as ratios of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+journal=false
+case ${1:-} in
+--journal) journal=true ;;
+"") ;;
+*) echo "usage: scripts/bench-cas.sh [--journal]" >&2; exit 64 ;;
+esac
+if $journal && [[ $(id -u) -ne 0 ]]; then
+	echo "bench-cas: --journal mounts loop filesystems and needs root" >&2
+	exit 77
+fi
 
 n_objects=${N_OBJECTS:-2000}
 durable_objects=${DURABLE_OBJECTS:-2000}
 tmp=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-cas.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+mounts=()
+cleanup() {
+	local m dev
+	for m in "${mounts[@]}"; do
+		dev=$(findmnt -n -o SOURCE "$m") && { umount "$m" || umount -l "$m"; } && losetup -d "$dev" 2>/dev/null || true
+	done
+	rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
 
 command -v b3sum >/dev/null || { echo "bench-cas: b3sum not found (apt-get install b3sum)" >&2; exit 1; }
 
-echo "# machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), b3sum $(b3sum --version | cut -d' ' -f2), disk: $(df -T "$tmp" | awk 'NR==2 {print $2 " on " $1}')"
+echo "# machine: $(nproc) CPUs, $(go version | cut -d' ' -f3), b3sum $(b3sum --version | cut -d' ' -f2), disk: $(df -T "$tmp" | awk 'NR==2 {print $2 " on " $1}'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- (a) durable writes ------------------------------------------------------
-# Three rounds of all variants, interleaved so that background disk load hits
-# them alike; the median round of each is reported.
-echo "# (a) durable writes, 64 KiB objects, $durable_objects per variant, median of 3 interleaved rounds"
 go test -c -o "$tmp/cas.test" ./pkg/cas/
-for _ in 1 2 3; do
-	CAS_BENCH_DIR=$tmp "$tmp/cas.test" -test.run '^$' -test.bench Durable -test.benchtime "${durable_objects}x"
-done | grep '^Benchmark' | tee "$tmp/durable.txt"
-awk '
-	function median(s,   v, n, i, j, t) {
-		n = split(s, v, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
-		return v[int((n + 1) / 2)]
-	}
-	/^Benchmark/ { for (i = 1; i <= NF; i++) if ($(i+1) == "objects/s") rates[$1] = rates[$1] " " $i }
-	END {
-		for (b in rates) if (b ~ /^BenchmarkNaiveDurable/) naive = median(rates[b])
-		if (!naive) { print "bench-cas: no naive rate" > "/dev/stderr"; exit 1 }
-		printf "naive single writer   %5.0f objects/s\n", naive
-		for (c = 1; c <= 32; c *= 2) for (b in rates) if (b ~ "conc=" c "-") {
-			m = median(rates[b])
-			printf "pkg/cas conc=%-2d       %5.0f objects/s = %.1fx naive   (rounds:%s)\n", c, m, m / naive, rates[b]
+builds=(cas.test)
+if [[ -n ${BASE_REV:-} ]]; then
+	mkdir "$tmp/base"
+	git archive "$BASE_REV" | tar -x -C "$tmp/base"
+	cp pkg/cas/bench_test.go "$tmp/base/pkg/cas/" # the same harness measures both
+	(cd "$tmp/base" && go test -c -o "$tmp/cas-base.test" ./pkg/cas/)
+	builds=(cas-base.test cas.test)
+fi
+
+# durable DIR LABEL: three rounds of all variants (of every build), interleaved so
+# that background disk load hits them alike; the median round of each is reported.
+# Objects stay until all rounds are done (CAS_BENCH_KEEP, see pkg/cas/bench_test.go).
+durable() {
+	local dir=$1/durable label=$2 build
+	mkdir "$dir"
+	echo "# (a) durable writes on $label ($(df -T "$dir" | awk 'NR==2 {print $2}')), 64 KiB objects, $durable_objects per variant, median of 3 interleaved rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	for _ in 1 2 3; do
+		for build in "${builds[@]}"; do
+			CAS_BENCH_DIR=$dir CAS_BENCH_KEEP=1 "$tmp/$build" -test.run '^$' -test.bench Durable -test.benchtime "${durable_objects}x" |
+				sed -n "s/^Benchmark/$build Benchmark/p"
+		done
+	done | tee "$tmp/durable.txt"
+	awk '
+		function median(s,   v, n, i, j, t) {
+			n = split(s, v, " ")
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+			return v[int((n + 1) / 2)]
 		}
-	}' "$tmp/durable.txt"
+		{
+			for (i = 1; i <= NF; i++) {
+				if ($(i+1) == "objects/s") rates[$1 " " $2] = rates[$1 " " $2] " " $i
+				if ($(i+1) == "cpu-us/object") cpus[$1 " " $2] = cpus[$1 " " $2] " " $i
+			}
+		}
+		END {
+			for (b in rates) if (b ~ /^cas.test BenchmarkNaiveDurable/) naive = median(rates[b])
+			if (!naive) { print "bench-cas: no naive rate" > "/dev/stderr"; exit 1 }
+			for (b in rates) if (b ~ /^cas.test BenchmarkNaiveDurable/) naivecpu = median(cpus[b])
+			printf "naive single writer        %5.0f objects/s  %4.0f CPU us/object\n", naive, naivecpu
+			for (c = 1; c <= 32; c *= 2) for (b in rates) if (b ~ "^cas.test .*conc=" c "-") {
+				m = median(rates[b]); u = median(cpus[b])
+				printf "pkg/cas conc=%-2d            %5.0f objects/s  %4.0f CPU us/object = %.1fx naive   (rounds:%s)\n", c, m, u, m / naive, rates[b]
+				base = b; sub(/^cas.test/, "cas-base.test", base)
+				if (base in rates) {
+					o = median(rates[base]); ou = median(cpus[base])
+					printf "  before (BASE_REV) conc=%-2d %5.0f objects/s  %4.0f CPU us/object; after/before: rate %.2fx, CPU %.2fx   (rounds:%s)\n", c, o, ou, m / o, u / ou, rates[base]
+				}
+			}
+		}' "$tmp/durable.txt"
+	rm -rf "$dir"
+}
+
+durable "$tmp" "${BENCH_DIR:-${TMPDIR:-/tmp}}"
+if $journal; then
+	fstypes=(ext4)
+	command -v mkfs.xfs >/dev/null && fstypes+=(xfs) || echo "# (mkfs.xfs not installed: no XFS run)"
+	for fstype in "${fstypes[@]}"; do
+		img=$tmp/$fstype.img mnt=$tmp/$fstype
+		truncate -s $((durable_objects * 24 * 64 / 1024 * 3 / 2 + 1024))M "$img" # sparse; the rounds keep 24 x DURABLE_OBJECTS x 64 KiB
+		case $fstype in
+		ext4) mkfs.ext4 -q -F -O has_journal "$img" ;;
+		xfs) mkfs.xfs -q -f "$img" ;;
+		esac
+		mkdir "$mnt"
+		# Direct I/O: the image's writes skip the page cache of the disk below,
+		# so each flush of the filesystem on top reaches the disk once.
+		dev=$(losetup --find --show --direct-io=on "$img")
+		mount "$dev" "$mnt" || { losetup -d "$dev"; exit 1; }
+		mounts+=("$mnt")
+		durable "$mnt" "loop-mounted $fstype with a journal, image on the disk above"
+	done
+fi
+echo "# load average at the end of (a): $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- (b) verify vs b3sum --check -----------------------------------------------
 if [[ -n ${EC_NODE:-} ]]; then

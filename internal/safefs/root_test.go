@@ -275,3 +275,37 @@ func TestMkdirAllPathRefusesFiles(t *testing.T) {
 		t.Errorf("SyncDir(missing): %v", err)
 	}
 }
+
+func TestMkdir(t *testing.T) {
+	bothResolvers(t, func(t *testing.T) {
+		r, _ := tree(t)
+		tests := []struct {
+			rel  string
+			want error // nil: created
+		}{
+			{"a/new", nil},
+			{"a", fs.ErrExist},
+			{"a/file", ErrNotDir},
+			{"link-dir", ErrSymlink},
+			{"link-dir/sub", ErrSymlink},
+			{"missing/sub", fs.ErrNotExist},
+		}
+		for _, tt := range tests {
+			err := r.Mkdir(tt.rel, 0o755)
+			switch {
+			case tt.want == nil:
+				if fi, serr := os.Lstat(r.Join(tt.rel)); err != nil || serr != nil || !fi.IsDir() {
+					t.Errorf("Mkdir(%q): %v; then lstat %v", tt.rel, err, serr)
+				}
+			case !errors.Is(err, tt.want):
+				t.Errorf("Mkdir(%q) = %v, want %v", tt.rel, err, tt.want)
+			}
+		}
+		if err := r.Mkdir("../escape", 0o755); err == nil {
+			t.Error("Mkdir(../escape) succeeded")
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(r.Path()), "escape")); err == nil {
+			t.Error("Mkdir made a directory outside the root")
+		}
+	})
+}

@@ -8,9 +8,10 @@
 // OpenRoot resolves it once. Everything below is then opened relative to a
 // descriptor of that resolved directory, with
 // openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) where the kernel has it (Linux
-// 5.6+), or one O_NOFOLLOW component at a time where it does not. Every open is
-// O_NONBLOCK, so a FIFO never blocks, and the descriptor is fstat-checked to be
-// the kind the caller wants before use.
+// 5.6+), or one O_NOFOLLOW component at a time where it does not. An open that
+// could reach a FIFO is O_NONBLOCK, so it never blocks, and the descriptor is
+// fstat-checked to be the kind the caller wants before use; directory opens and
+// exclusive creations need neither, the kernel guaranteeing their kind.
 package safefs
 
 import (

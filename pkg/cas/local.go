@@ -70,8 +70,10 @@ const objectsDir = "objects/blake3"
 type Local struct {
 	path string // as given to OpenLocal
 	root *safefs.Root
-	// shards coalesce directory fsyncs per shard directory (group commit).
-	shards [256]dirSyncer
+	// shards coalesce directory fsyncs per shard directory (group commit);
+	// objects coalesces those of objects/blake3 after shard directories are made.
+	shards  [256]dirSyncer
+	objects dirSyncer
 }
 
 var _ Store = (*Local)(nil)
@@ -101,6 +103,7 @@ func OpenLocal(root string) (*Local, error) {
 	if err := r.MkdirAll(TempDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cas: open: %w", err)
 	}
+	l.objects = dirSyncer{root: r, dir: objectsDir}
 	for i := range l.shards {
 		l.shards[i] = dirSyncer{root: r, dir: fmt.Sprintf("%s/%02x", objectsDir, i)}
 	}

@@ -166,7 +166,10 @@ func (w *ObjectWriter) Commit() (res PutResult, err error) {
 	if hit {
 		return res, w.dedupHit(shard)
 	}
-	w.store.root.Remove(w.tmp) // still there only after the link(2) fallback; a leftover is stale temp
+	if linkOnly.Load() {
+		// The temp name is left only by the link(2) fallback; a leftover is stale temp.
+		w.store.root.Remove(w.tmp)
+	}
 	if err := shard.sync(); err != nil {
 		return res, err
 	}
@@ -194,11 +197,12 @@ func (w *ObjectWriter) publish(final string, existing objectState) (hit bool, er
 		if errors.Is(err, fs.ErrNotExist) && !madeShard {
 			// The first object of this shard: create its directory durably.
 			// objects/blake3 is fsynced even if a concurrent writer won the
-			// mkdir, because that writer's fsync may not have finished yet.
-			if err := root.MkdirAll(path.Dir(final), 0o755); err != nil {
+			// mkdir, because that writer's fsync may not have finished yet;
+			// the fsync is shared with every shard created meanwhile.
+			if err := root.Mkdir(path.Dir(final), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 				return false, fmt.Errorf("create shard directory: %w", err)
 			}
-			if err := syncDir(root, objectsDir); err != nil {
+			if err := w.store.objects.sync(); err != nil {
 				return false, err
 			}
 			madeShard = true
