@@ -196,6 +196,11 @@ func TestRunRecordsStoreFailureAndResumes(t *testing.T) {
 	}
 	// One group at a time, so that no other group is queued behind the failure.
 	for seq, lines := range []int{1, 2, 3, 4} {
+		if seq == 3 {
+			// The failed store ends the session; group 3 goes to the next one
+			// (sent earlier, the ending session could still take it).
+			waitSessions(t, relay, 2)
+		}
 		relay.tracks["video0.m4s"] <- fakeGroup{seq: uint64(seq), frames: payload(uint64(seq))}
 		waitLines(lines)
 	}
@@ -213,5 +218,23 @@ func TestRunRecordsStoreFailureAndResumes(t *testing.T) {
 	}
 	if n := store.Len(); n != 3 {
 		t.Errorf("%d objects stored, want 3", n)
+	}
+}
+
+// waitSessions waits until the relay has been dialled n times.
+func waitSessions(t *testing.T, relay *fakeRelay, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		relay.mu.Lock()
+		got := relay.sessions
+		relay.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions after 10 s, want %d: the store failure did not end the session", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
