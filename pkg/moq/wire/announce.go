@@ -29,12 +29,12 @@ func ReadAnnouncePlease(r Reader, v Version) (AnnouncePlease, error) {
 	if err != nil {
 		return AnnouncePlease{}, err
 	}
-	d := decoder{b: body}
+	d := Decoder{b: body}
 	m := AnnouncePlease{Prefix: d.path()}
 	if v.HasExcludeHop() {
-		m.ExcludeHop = d.varint()
+		m.ExcludeHop = d.Varint()
 	}
-	return m, d.finish("announce please")
+	return m, d.Finish("announce please")
 }
 
 // AnnounceOK opens a lite-05 announce stream: the responder's hop id and the
@@ -62,9 +62,9 @@ func ReadAnnounceOK(r Reader, v Version) (AnnounceOK, error) {
 	if err != nil {
 		return AnnounceOK{}, err
 	}
-	d := decoder{b: body}
-	m := AnnounceOK{Origin: d.varint(), Active: d.varint()}
-	return m, d.finish("announce ok")
+	d := Decoder{b: body}
+	m := AnnounceOK{Origin: d.Varint(), Active: d.Varint()}
+	return m, d.Finish("announce ok")
 }
 
 // AnnounceStatus says whether a broadcast appeared or went away.
@@ -183,14 +183,14 @@ func ReadAnnounce(r Reader, v Version) (Announce, error) {
 	if err != nil {
 		return Announce{}, err
 	}
-	d := decoder{b: body}
-	m := Announce{Status: AnnounceStatus(d.u8())}
+	d := Decoder{b: body}
+	m := Announce{Status: AnnounceStatus(d.U8())}
 	if d.err == nil {
-		d.fail(checkStatus(m.Status, v))
+		d.Fail(checkStatus(m.Status, v))
 	}
 	m.Suffix = d.path()
 	m.Hops = d.hops(v)
-	return m, d.finish("announce")
+	return m, d.Finish("announce")
 }
 
 // readTypedAnnounce reads lite-06 announces until one of a known type.
@@ -207,29 +207,29 @@ func readTypedAnnounce(r Reader, v Version) (Announce, error) {
 		if err != nil {
 			return Announce{}, noEOF(err)
 		}
-		d := decoder{b: body}
+		d := Decoder{b: body}
 		var m Announce
 		switch typ {
 		case announceStart:
 			m = Announce{Status: AnnounceActive, Suffix: d.path(), Hops: d.hops(v)}
-			m.Cost = RouteCost{Warm: d.varint(), Cold: d.varint()}
+			m.Cost = RouteCost{Warm: d.Varint(), Cold: d.Varint()}
 		case announceEnd:
-			m = Announce{Status: AnnounceEnded, ID: d.varint()}
+			m = Announce{Status: AnnounceEnded, ID: d.Varint()}
 		case announceRestart:
-			m = Announce{Status: AnnounceRestart, ID: d.varint(), Hops: d.hops(v)}
-			m.Cost = RouteCost{Warm: d.varint(), Cold: d.varint()}
+			m = Announce{Status: AnnounceRestart, ID: d.Varint(), Hops: d.hops(v)}
+			m.Cost = RouteCost{Warm: d.Varint(), Cold: d.Varint()}
 		default:
 			continue // a later draft's message: skipped, the stream stays up
 		}
-		return m, d.finish("announce")
+		return m, d.Finish("announce")
 	}
 }
 
 // hops reads a hop chain: its count, then (lite-04 and later) the ids.
-func (d *decoder) hops(v Version) []uint64 {
-	n := d.varint()
+func (d *Decoder) hops(v Version) []uint64 {
+	n := d.Varint()
 	if d.err == nil && n > MaxHops {
-		d.fail(fmt.Errorf("%d hops: %w", n, ErrTooLarge))
+		d.Fail(fmt.Errorf("%d hops: %w", n, ErrTooLarge))
 	}
 	if d.err != nil {
 		return nil
@@ -237,11 +237,11 @@ func (d *decoder) hops(v Version) []uint64 {
 	hops := make([]uint64, n)
 	if v.HasHopList() {
 		for i := range hops {
-			hops[i] = d.varint()
+			hops[i] = d.Varint()
 			// A chain that revisits a hop is a loop; moq-net rejects it.
 			for _, prev := range hops[:i] {
 				if d.err == nil && hops[i] != 0 && prev == hops[i] {
-					d.fail(fmt.Errorf("hop %d repeated: %w", prev, ErrInvalid))
+					d.Fail(fmt.Errorf("hop %d repeated: %w", prev, ErrInvalid))
 				}
 			}
 		}

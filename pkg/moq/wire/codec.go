@@ -95,38 +95,49 @@ func readMessage(r Reader, name string, limit int) ([]byte, error) {
 	return body, nil
 }
 
-// decoder parses a message body held in memory; the first error sticks and
-// every read past the end is io.ErrUnexpectedEOF.
-type decoder struct {
+// Decoder parses a message body held in memory; the first error sticks and
+// every read past the end is io.ErrUnexpectedEOF. Exported for the IETF codec
+// (package ietf), which frames its messages differently but reads the same
+// varints, bytes and strings.
+type Decoder struct {
 	b   []byte
 	err error
 }
 
-func (d *decoder) fail(err error) {
+// NewDecoder returns a Decoder reading b.
+func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
+
+// Err is the first error met, nil while every read succeeded.
+func (d *Decoder) Err() error { return d.err }
+
+// Fail records err unless an error is recorded already.
+func (d *Decoder) Fail(err error) {
 	if d.err == nil {
 		d.err = err
 	}
 }
 
-func (d *decoder) varint() uint64 {
+// Varint reads a QUIC varint.
+func (d *Decoder) Varint() uint64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n, err := quicvarint.Parse(d.b)
 	if err != nil { // the body ends before or inside the varint
-		d.fail(io.ErrUnexpectedEOF)
+		d.Fail(io.ErrUnexpectedEOF)
 		return 0
 	}
 	d.b = d.b[n:]
 	return v
 }
 
-func (d *decoder) u8() uint8 {
+// U8 reads one byte.
+func (d *Decoder) U8() uint8 {
 	if d.err != nil {
 		return 0
 	}
 	if len(d.b) == 0 {
-		d.fail(io.ErrUnexpectedEOF)
+		d.Fail(io.ErrUnexpectedEOF)
 		return 0
 	}
 	v := d.b[0]
@@ -134,18 +145,18 @@ func (d *decoder) u8() uint8 {
 	return v
 }
 
-// bytes returns a length-prefixed field, copied out of the message buffer.
-func (d *decoder) bytes(limit int) []byte {
-	n := d.varint()
+// Bytes returns a length-prefixed field, copied out of the message buffer.
+func (d *Decoder) Bytes(limit int) []byte {
+	n := d.Varint()
 	if d.err != nil {
 		return nil
 	}
 	if n > uint64(limit) {
-		d.fail(fmt.Errorf("length %d: %w", n, ErrTooLarge))
+		d.Fail(fmt.Errorf("length %d: %w", n, ErrTooLarge))
 		return nil
 	}
 	if uint64(len(d.b)) < n {
-		d.fail(io.ErrUnexpectedEOF)
+		d.Fail(io.ErrUnexpectedEOF)
 		return nil
 	}
 	v := append([]byte(nil), d.b[:n]...)
@@ -153,46 +164,46 @@ func (d *decoder) bytes(limit int) []byte {
 	return v
 }
 
-// str reads a UTF-8 string: the Rust peers decode names as String and reject
+// Str reads a UTF-8 string: the Rust peers decode names as String and reject
 // anything else, so accepting it here would only fail later.
-func (d *decoder) str(limit int) string {
-	v := d.bytes(limit)
+func (d *Decoder) Str(limit int) string {
+	v := d.Bytes(limit)
 	if d.err == nil && !utf8.Valid(v) {
-		d.fail(fmt.Errorf("string is not UTF-8: %w", ErrInvalid))
+		d.Fail(fmt.Errorf("string is not UTF-8: %w", ErrInvalid))
 	}
 	return string(v)
 }
 
-func (d *decoder) path() string {
-	p := d.str(MaxPathLength)
+func (d *Decoder) path() string {
+	p := d.Str(MaxPathLength)
 	if d.err == nil {
-		d.fail(checkPath(p))
+		d.Fail(checkPath(p))
 	}
 	return p
 }
 
 // optional reads 0 as absent and n as the value n-1.
-func (d *decoder) optional() (uint64, bool) {
-	v := d.varint()
+func (d *Decoder) optional() (uint64, bool) {
+	v := d.Varint()
 	if v == 0 {
 		return 0, false
 	}
 	return v - 1, true
 }
 
-func (d *decoder) optGroup() OptionalGroup {
+func (d *Decoder) optGroup() OptionalGroup {
 	seq, set := d.optional()
 	return OptionalGroup{Seq: seq, Set: set}
 }
 
-func (d *decoder) optFrame() OptionalFrame {
+func (d *Decoder) optFrame() OptionalFrame {
 	i, set := d.optional()
 	return OptionalFrame{Index: i, Set: set}
 }
 
-// finish reports the first error, or ErrTrailingBytes if the body is not used up
+// Finish reports the first error, or ErrTrailingBytes if the body is not used up
 // (moq-net rejects such messages as DecodeError::Long).
-func (d *decoder) finish(name string) error {
+func (d *Decoder) Finish(name string) error {
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%d bytes: %w", len(d.b), ErrTrailingBytes)
 	}

@@ -50,17 +50,17 @@ func ReadFetch(r Reader, v Version) (Fetch, error) {
 	if err != nil {
 		return Fetch{}, err
 	}
-	d := decoder{b: body}
-	m := Fetch{Broadcast: d.path(), Track: d.str(MaxStringLength), Priority: d.u8()}
-	m.Group = d.varint()
+	d := Decoder{b: body}
+	m := Fetch{Broadcast: d.path(), Track: d.Str(MaxStringLength), Priority: d.U8()}
+	m.Group = d.Varint()
 	if v.HasFrameBounds() {
-		m.StartFrame = d.varint()
+		m.StartFrame = d.Varint()
 		m.EndFrame = d.optFrame()
 		// A range that ends before it starts can never be served (moq-net:
 		// InvalidSubscribeLocation).
 		if d.err == nil && m.EndFrame.Set && m.EndFrame.Index < m.StartFrame {
-			d.fail(fmt.Errorf("fetch frames %d to %d: %w", m.StartFrame, m.EndFrame.Index, ErrInvalid))
+			d.Fail(fmt.Errorf("fetch frames %d to %d: %w", m.StartFrame, m.EndFrame.Index, ErrInvalid))
 		}
 	}
-	return m, d.finish("fetch")
+	return m, d.Finish("fetch")
 }

@@ -25,7 +25,7 @@ func ReadGoaway(r Reader, v Version) (Goaway, error) {
 	if err != nil {
 		return Goaway{}, err
 	}
-	d := decoder{b: body}
-	m := Goaway{URI: d.str(MaxStringLength)}
-	return m, d.finish("goaway")
+	d := Decoder{b: body}
+	m := Goaway{URI: d.Str(MaxStringLength)}
+	return m, d.Finish("goaway")
 }

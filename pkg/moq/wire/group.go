@@ -37,12 +37,12 @@ func ReadGroup(r Reader, v Version) (Group, error) {
 	if err != nil {
 		return Group{}, noEOF(err)
 	}
-	d := decoder{b: body}
-	m := Group{SubscribeID: d.varint(), Sequence: d.varint()}
+	d := Decoder{b: body}
+	m := Group{SubscribeID: d.Varint(), Sequence: d.Varint()}
 	if v.HasFrameBounds() {
-		m.FrameStart = d.varint()
+		m.FrameStart = d.Varint()
 	}
-	return m, d.finish("group")
+	return m, d.Finish("group")
 }
 
 // FrameHeader precedes each frame's payload on a group stream. On lite-05 it

@@ -87,21 +87,21 @@ func ReadSetup(r Reader, v Version) (Setup, error) {
 	if err != nil {
 		return Setup{}, err
 	}
-	d := decoder{b: body}
+	d := Decoder{b: body}
 	var m Setup
-	count := d.varint()
+	count := d.Varint()
 	if d.err == nil && count > MaxParams {
-		d.fail(fmt.Errorf("%d parameters: %w", count, ErrTooLarge))
+		d.Fail(fmt.Errorf("%d parameters: %w", count, ErrTooLarge))
 	}
 	seen := map[uint64]bool{}
 	for i := uint64(0); i < count && d.err == nil; i++ {
-		id := d.varint()
-		val := d.bytes(MaxSetupSize)
+		id := d.Varint()
+		val := d.Bytes(MaxSetupSize)
 		if d.err != nil {
 			break
 		}
 		if seen[id] {
-			d.fail(fmt.Errorf("parameter %d repeated: %w", id, ErrInvalid))
+			d.Fail(fmt.Errorf("parameter %d repeated: %w", id, ErrInvalid))
 			break
 		}
 		seen[id] = true
@@ -116,21 +116,21 @@ func ReadSetup(r Reader, v Version) (Setup, error) {
 			m.Hop = d.paramVarint(val)
 		case ParamPath:
 			if !utf8.Valid(val) {
-				d.fail(fmt.Errorf("path is not UTF-8: %w", ErrInvalid))
+				d.Fail(fmt.Errorf("path is not UTF-8: %w", ErrInvalid))
 			}
 			m.Path, m.HasPath = string(val), true
 		}
 	}
-	return m, d.finish("setup")
+	return m, d.Finish("setup")
 }
 
 // paramVarint decodes a parameter value that must be exactly one varint.
-func (d *decoder) paramVarint(val []byte) uint64 {
-	inner := decoder{b: val}
-	n := inner.varint()
+func (d *Decoder) paramVarint(val []byte) uint64 {
+	inner := Decoder{b: val}
+	n := inner.Varint()
 	if inner.err == nil && len(inner.b) > 0 {
 		inner.err = fmt.Errorf("parameter value: %w", ErrTrailingBytes)
 	}
-	d.fail(inner.err)
+	d.Fail(inner.err)
 	return n
 }

@@ -47,17 +47,17 @@ func ReadSubscribe(r Reader, v Version) (Subscribe, error) {
 	if err != nil {
 		return Subscribe{}, err
 	}
-	d := decoder{b: body}
+	d := Decoder{b: body}
 	m := Subscribe{
-		ID:        d.varint(),
+		ID:        d.Varint(),
 		Broadcast: d.path(),
-		Track:     d.str(MaxStringLength),
-		Priority:  d.u8(),
+		Track:     d.Str(MaxStringLength),
+		Priority:  d.U8(),
 	}
 	sr := d.subRange(v)
 	m.Ordered, m.MaxLatencyMs, m.Start, m.End, m.StartFrame, m.EndFrame =
 		sr.ordered, sr.maxLatencyMs, sr.start, sr.end, sr.startFrame, sr.endFrame
-	return m, d.finish("subscribe")
+	return m, d.Finish("subscribe")
 }
 
 // SubscribeUpdate changes a subscription; it follows SUBSCRIBE on the same
@@ -87,12 +87,12 @@ func ReadSubscribeUpdate(r Reader, v Version) (SubscribeUpdate, error) {
 	if err != nil {
 		return SubscribeUpdate{}, err
 	}
-	d := decoder{b: body}
-	m := SubscribeUpdate{Priority: d.u8()}
+	d := Decoder{b: body}
+	m := SubscribeUpdate{Priority: d.U8()}
 	sr := d.subRange(v)
 	m.Ordered, m.MaxLatencyMs, m.Start, m.End, m.StartFrame, m.EndFrame =
 		sr.ordered, sr.maxLatencyMs, sr.start, sr.end, sr.startFrame, sr.endFrame
-	return m, d.finish("subscribe update")
+	return m, d.Finish("subscribe update")
 }
 
 // subscribeRange is the tail SUBSCRIBE and SUBSCRIBE_UPDATE share, after the
@@ -133,24 +133,24 @@ func (e *encoder) subRange(v Version, r subscribeRange) {
 	e.optFrame(r.endFrame)
 }
 
-func (d *decoder) subRange(v Version) subscribeRange {
+func (d *Decoder) subRange(v Version) subscribeRange {
 	var r subscribeRange
 	if !v.HasFrameBounds() {
-		r.ordered = d.u8()
-		r.maxLatencyMs = d.varint()
+		r.ordered = d.U8()
+		r.maxLatencyMs = d.Varint()
 		r.start = d.optGroup()
 		r.end = d.optGroup()
 		return r
 	}
-	r.maxLatencyMs = d.varint()
-	floor := d.varint()
+	r.maxLatencyMs = d.Varint()
+	floor := d.Varint()
 	r.end = d.optGroup()
-	r.startFrame = d.varint()
+	r.startFrame = d.Varint()
 	r.endFrame = d.optFrame()
 	// Group 0 stays named only when a frame start qualifies it.
 	r.start = OptionalGroup{Seq: floor, Set: floor != 0 || r.startFrame != 0}
 	if d.err == nil && r.endFrame.Set && !r.end.Set {
-		d.fail(fmt.Errorf("frame end without an end group: %w", ErrInvalid))
+		d.Fail(fmt.Errorf("frame end without an end group: %w", ErrInvalid))
 	}
 	return r
 }
@@ -264,19 +264,19 @@ func ReadSubscribeResponse(r Reader, v Version) (SubscribeResponse, error) {
 	if err != nil {
 		return SubscribeResponse{}, noEOF(err)
 	}
-	d := decoder{b: body}
+	d := Decoder{b: body}
 	m := SubscribeResponse{Kind: kind}
 	switch kind {
 	case ResponseOK:
-		m.OK.Priority = d.u8()
-		m.OK.Ordered = d.u8()
-		m.OK.MaxLatencyMs = d.varint()
+		m.OK.Priority = d.U8()
+		m.OK.Ordered = d.U8()
+		m.OK.MaxLatencyMs = d.Varint()
 		m.OK.Start = d.optGroup()
 		m.OK.End = d.optGroup()
 	case ResponseStart, ResponseEnd:
-		m.Group = d.varint()
+		m.Group = d.Varint()
 	case ResponseDrop:
-		m.Drop = SubscribeDrop{Start: d.varint(), End: d.varint(), Error: d.varint()}
+		m.Drop = SubscribeDrop{Start: d.Varint(), End: d.Varint(), Error: d.Varint()}
 	}
-	return m, d.finish("subscribe response")
+	return m, d.Finish("subscribe response")
 }

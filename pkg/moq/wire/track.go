@@ -26,9 +26,9 @@ func ReadTrack(r Reader, v Version) (Track, error) {
 	if err != nil {
 		return Track{}, err
 	}
-	d := decoder{b: body}
-	m := Track{Broadcast: d.path(), Track: d.str(MaxStringLength)}
-	return m, d.finish("track")
+	d := Decoder{b: body}
+	m := Track{Broadcast: d.path(), Track: d.Str(MaxStringLength)}
+	return m, d.Finish("track")
 }
 
 // TrackInfo (lite-05/06) is the publisher's only reply on a TRACK stream.
@@ -66,15 +66,15 @@ func ReadTrackInfo(r Reader, v Version) (TrackInfo, error) {
 	if err != nil {
 		return TrackInfo{}, err
 	}
-	d := decoder{b: body}
-	m := TrackInfo{Priority: d.u8()}
+	d := Decoder{b: body}
+	m := TrackInfo{Priority: d.U8()}
 	if !v.HasFrameBounds() {
-		m.Ordered = d.u8()
+		m.Ordered = d.U8()
 	}
-	m.MaxLatencyMs = d.varint()
-	m.Timescale = d.varint()
+	m.MaxLatencyMs = d.Varint()
+	m.Timescale = d.Varint()
 	if d.err == nil && m.Timescale == 0 {
-		d.fail(fmt.Errorf("timescale 0: %w", ErrInvalid))
+		d.Fail(fmt.Errorf("timescale 0: %w", ErrInvalid))
 	}
-	return m, d.finish("track info")
+	return m, d.Finish("track info")
 }

@@ -58,10 +58,10 @@ func ParseServerSetup(msg Message) (ServerSetup, error) {
 	if msg.Type != TypeServerSetup {
 		return ServerSetup{}, fmt.Errorf("decode server setup: type %#x: %w", msg.Type, ErrUnexpectedType)
 	}
-	d := decoder{b: msg.Body}
-	m := ServerSetup{Version: d.varint()}
-	m.MaxRequestID = d.params()[ParamMaxRequestID]
-	return m, d.finish("server setup")
+	d := wire.NewDecoder(msg.Body)
+	m := ServerSetup{Version: d.Varint()}
+	m.MaxRequestID = readParams(d)[ParamMaxRequestID]
+	return m, d.Finish("server setup")
 }
 
 // Filter types of SUBSCRIBE (draft-14 §9.7).
@@ -118,40 +118,40 @@ func ParseSubscribe(msg Message) (Subscribe, error) {
 	if msg.Type != TypeSubscribe {
 		return Subscribe{}, fmt.Errorf("decode subscribe: type %#x: %w", msg.Type, ErrUnexpectedType)
 	}
-	d := decoder{b: msg.Body}
-	m := Subscribe{RequestID: d.varint()}
-	m.Namespace = d.namespace()
-	m.Track = d.str(wire.MaxStringLength)
-	m.Priority = d.u8()
-	m.GroupOrder = d.u8()
-	if fwd := d.u8(); d.err == nil && fwd != 1 {
-		d.fail(fmt.Errorf("forward %d: %w", fwd, wire.ErrInvalid))
+	d := wire.NewDecoder(msg.Body)
+	m := Subscribe{RequestID: d.Varint()}
+	m.Namespace = readNamespace(d)
+	m.Track = d.Str(wire.MaxStringLength)
+	m.Priority = d.U8()
+	m.GroupOrder = d.U8()
+	if fwd := d.U8(); d.Err() == nil && fwd != 1 {
+		d.Fail(fmt.Errorf("forward %d: %w", fwd, wire.ErrInvalid))
 	}
-	m.Filter = d.varint()
+	m.Filter = d.Varint()
 	switch m.Filter {
 	case FilterNextGroupStart, FilterLargestObject:
 	case FilterAbsoluteStart:
-		m.StartGroup = d.varint()
-		if obj := d.varint(); d.err == nil && obj != 0 {
-			d.fail(fmt.Errorf("start object %d: %w", obj, wire.ErrInvalid))
+		m.StartGroup = d.Varint()
+		if obj := d.Varint(); d.Err() == nil && obj != 0 {
+			d.Fail(fmt.Errorf("start object %d: %w", obj, wire.ErrInvalid))
 		}
 	default:
-		d.fail(fmt.Errorf("filter %#x: %w", m.Filter, wire.ErrInvalid))
+		d.Fail(fmt.Errorf("filter %#x: %w", m.Filter, wire.ErrInvalid))
 	}
-	if n := d.params(); d.err == nil && len(n) > 0 {
-		d.fail(fmt.Errorf("subscribe parameters: %w", wire.ErrInvalid))
+	if n := readParams(d); d.Err() == nil && len(n) > 0 {
+		d.Fail(fmt.Errorf("subscribe parameters: %w", wire.ErrInvalid))
 	}
-	return m, d.finish("subscribe")
+	return m, d.Finish("subscribe")
 }
 
-func (d *decoder) namespace() []string {
-	count := d.varint()
-	if d.err == nil && count > MaxNamespaceParts {
-		d.fail(fmt.Errorf("namespace of %d fields: %w", count, wire.ErrTooLarge))
+func readNamespace(d *wire.Decoder) []string {
+	count := d.Varint()
+	if d.Err() == nil && count > MaxNamespaceParts {
+		d.Fail(fmt.Errorf("namespace of %d fields: %w", count, wire.ErrTooLarge))
 	}
 	var parts []string
-	for i := uint64(0); i < count && d.err == nil; i++ {
-		parts = append(parts, d.str(wire.MaxPathLength))
+	for i := uint64(0); i < count && d.Err() == nil; i++ {
+		parts = append(parts, d.Str(wire.MaxPathLength))
 	}
 	return parts
 }
@@ -188,21 +188,21 @@ func (m SubscribeOK) Append(b []byte) ([]byte, error) {
 
 // ParseSubscribeOK decodes a SUBSCRIBE_OK.
 func ParseSubscribeOK(msg Message) (SubscribeOK, error) {
-	d := decoder{b: msg.Body}
-	m := SubscribeOK{RequestID: d.varint(), TrackAlias: d.varint(), Expires: d.varint(), GroupOrder: d.u8()}
-	switch exists := d.u8(); {
-	case d.err != nil:
+	d := wire.NewDecoder(msg.Body)
+	m := SubscribeOK{RequestID: d.Varint(), TrackAlias: d.Varint(), Expires: d.Varint(), GroupOrder: d.U8()}
+	switch exists := d.U8(); {
+	case d.Err() != nil:
 	case exists == 1:
 		m.ContentExists = true
-		m.LargestGroup, m.LargestObject = d.varint(), d.varint()
+		m.LargestGroup, m.LargestObject = d.Varint(), d.Varint()
 	case exists != 0:
-		d.fail(fmt.Errorf("content exists %d: %w", exists, wire.ErrInvalid))
+		d.Fail(fmt.Errorf("content exists %d: %w", exists, wire.ErrInvalid))
 	}
 	if m.GroupOrder > GroupOrderDescending {
-		d.fail(fmt.Errorf("group order %d: %w", m.GroupOrder, wire.ErrInvalid))
+		d.Fail(fmt.Errorf("group order %d: %w", m.GroupOrder, wire.ErrInvalid))
 	}
-	d.params()
-	return m, d.finish("subscribe ok")
+	readParams(d)
+	return m, d.Finish("subscribe ok")
 }
 
 // RequestError is the shape of SUBSCRIBE_ERROR, PUBLISH_NAMESPACE_ERROR and
@@ -228,9 +228,9 @@ func (m RequestError) Append(b []byte, typ uint64) ([]byte, error) {
 
 // ParseRequestError decodes any of the request error messages.
 func ParseRequestError(msg Message) (RequestError, error) {
-	d := decoder{b: msg.Body}
-	m := RequestError{RequestID: d.varint(), Code: d.varint(), Reason: d.str(wire.MaxStringLength)}
-	return m, d.finish("request error")
+	d := wire.NewDecoder(msg.Body)
+	m := RequestError{RequestID: d.Varint(), Code: d.Varint(), Reason: d.Str(wire.MaxStringLength)}
+	return m, d.Finish("request error")
 }
 
 // Error codes we send and check.
@@ -263,9 +263,9 @@ func (m PublishDone) Append(b []byte) ([]byte, error) {
 
 // ParsePublishDone decodes a PUBLISH_DONE.
 func ParsePublishDone(msg Message) (PublishDone, error) {
-	d := decoder{b: msg.Body}
-	m := PublishDone{RequestID: d.varint(), Status: d.varint(), StreamCount: d.varint(), Reason: d.str(wire.MaxStringLength)}
-	return m, d.finish("publish done")
+	d := wire.NewDecoder(msg.Body)
+	m := PublishDone{RequestID: d.Varint(), Status: d.Varint(), StreamCount: d.Varint(), Reason: d.Str(wire.MaxStringLength)}
+	return m, d.Finish("publish done")
 }
 
 // Goaway is GOAWAY: the relay asks us to reconnect, to URI if one is given.
@@ -283,18 +283,18 @@ func (m Goaway) Append(b []byte) ([]byte, error) {
 
 // ParseGoaway decodes a GOAWAY.
 func ParseGoaway(msg Message) (Goaway, error) {
-	d := decoder{b: msg.Body}
-	m := Goaway{URI: d.str(wire.MaxStringLength)}
-	return m, d.finish("goaway")
+	d := wire.NewDecoder(msg.Body)
+	m := Goaway{URI: d.Str(wire.MaxStringLength)}
+	return m, d.Finish("goaway")
 }
 
 // ParseRequestID reads the request id that leads a request message
 // (MAX_REQUEST_ID carries the new limit the same way), ignoring the rest.
 func ParseRequestID(msg Message) (uint64, error) {
-	d := decoder{b: msg.Body}
-	id := d.varint()
-	if d.err != nil {
-		return 0, fmt.Errorf("decode message %#x request id: %w", msg.Type, d.err)
+	d := wire.NewDecoder(msg.Body)
+	id := d.Varint()
+	if d.Err() != nil {
+		return 0, fmt.Errorf("decode message %#x request id: %w", msg.Type, d.Err())
 	}
 	return id, nil
 }

@@ -27,10 +27,10 @@ func (m SubscribeNamespace) Append(b []byte) ([]byte, error) {
 
 // ParseSubscribeNamespace decodes a SUBSCRIBE_NAMESPACE (parameters skipped).
 func ParseSubscribeNamespace(msg Message) (SubscribeNamespace, error) {
-	d := decoder{b: msg.Body}
-	m := SubscribeNamespace{RequestID: d.varint(), Prefix: d.namespace()}
-	d.params()
-	return m, d.finish("subscribe namespace")
+	d := wire.NewDecoder(msg.Body)
+	m := SubscribeNamespace{RequestID: d.Varint(), Prefix: readNamespace(d)}
+	readParams(d)
+	return m, d.Finish("subscribe namespace")
 }
 
 // PublishNamespace is PUBLISH_NAMESPACE: the relay has the broadcast
@@ -51,10 +51,10 @@ func (m PublishNamespace) Append(b []byte) ([]byte, error) {
 
 // ParsePublishNamespace decodes a PUBLISH_NAMESPACE (parameters skipped).
 func ParsePublishNamespace(msg Message) (PublishNamespace, error) {
-	d := decoder{b: msg.Body}
-	m := PublishNamespace{RequestID: d.varint(), Namespace: d.namespace()}
-	d.params()
-	return m, d.finish("publish namespace")
+	d := wire.NewDecoder(msg.Body)
+	m := PublishNamespace{RequestID: d.Varint(), Namespace: readNamespace(d)}
+	readParams(d)
+	return m, d.Finish("publish namespace")
 }
 
 // AppendPublishNamespaceDone appends PUBLISH_NAMESPACE_DONE, which in draft-14
@@ -67,9 +67,9 @@ func AppendPublishNamespaceDone(b []byte, namespace []string) ([]byte, error) {
 
 // ParsePublishNamespaceDone decodes a PUBLISH_NAMESPACE_DONE.
 func ParsePublishNamespaceDone(msg Message) ([]string, error) {
-	d := decoder{b: msg.Body}
-	ns := d.namespace()
-	return ns, d.finish("publish namespace done")
+	d := wire.NewDecoder(msg.Body)
+	ns := readNamespace(d)
+	return ns, d.Finish("publish namespace done")
 }
 
 // AppendRequestID appends a message of type typ whose only field is a
