@@ -27,7 +27,7 @@
 #   scripts/bench-export.sh
 #
 # Environment: BENCH_SECONDS (180), BENCH_SIZE (1280x720), BENCH_BITRATE (6M),
-# BENCH_ROUNDS (5), BENCH_DIR (default $TMPDIR or /tmp) picks the disk,
+# BENCH_ROUNDS (9), BENCH_DIR (default $TMPDIR or /tmp) picks the disk,
 # BENCH_KEEP=1 keeps the run directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,7 @@ cd "$(dirname "$0")/.."
 seconds=${BENCH_SECONDS:-180}
 size=${BENCH_SIZE:-1280x720}
 bitrate=${BENCH_BITRATE:-6M}
-rounds=${BENCH_ROUNDS:-5}
+rounds=${BENCH_ROUNDS:-9}
 dir=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-export.XXXXXX")
 cleanup() {
 	if [[ ${BENCH_KEEP:-} == 1 ]]; then echo "bench-export: run directory kept: $dir" >&2; else rm -rf "$dir"; fi
