@@ -47,7 +47,7 @@ var (
 
 // encode runs ffmpeg as internal/peers does (CMAF, a fragment per frame) and
 // splits its output. Tests skip without ffmpeg.
-func encode(t *testing.T, kind, size string, seconds int) media {
+func encode(t testing.TB, kind, size string, seconds int) media {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg not installed")
@@ -97,13 +97,13 @@ func encode(t *testing.T, kind, size string, seconds int) media {
 
 // fixture is an archive under construction.
 type fixture struct {
-	t         *testing.T
+	t         testing.TB
 	manifests string
 	root      string
 	store     *cas.Local
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	dir := t.TempDir()
 	store, err := cas.OpenLocal(filepath.Join(dir, "cas"))
 	if err != nil {

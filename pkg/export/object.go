@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ func (e *ObjectError) Error() string {
 }
 func (e *ObjectError) Unwrap() error { return e.Err }
 
+// maxPrealloc bounds the buffer allocated for an object before it is read.
+const maxPrealloc = 64 << 20
+
 // readObject reads a group's object whole and re-hashes it: a payload is only
 // used when its bytes are the ones the manifest names.
 func readObject(ctx context.Context, store cas.Store, root string, e *manifest.Entry) ([]byte, error) {
@@ -49,10 +53,14 @@ func readObject(ctx context.Context, store cas.Store, root string, e *manifest.E
 		return nil, fail(err)
 	}
 	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, e.Size+1))
-	if err != nil {
+	// One buffer of the size the manifest names, so the object is not copied
+	// through growing ones (io.ReadAll's); the size is only a claim until read,
+	// so beyond maxPrealloc the buffer grows as the bytes arrive.
+	buf := bytes.NewBuffer(make([]byte, 0, min(e.Size, maxPrealloc)+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(r, e.Size+1)); err != nil {
 		return nil, fail(err)
 	}
+	data := buf.Bytes()
 	if int64(len(data)) != e.Size {
 		return nil, fail(fmt.Errorf("%w: %d bytes, the manifest says %d", ErrCorrupt, len(data), e.Size))
 	}
