@@ -84,7 +84,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 		return nil, err
 	}
 	s := newSession(wt, version, log.With("version", version.String()))
-	if err := s.sendSetup(ctx); err != nil {
+	if err := s.sendSetup(ctx, wire.RoleSubscriber); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -55,14 +55,13 @@ var _ Session = (*ietfSession)(nil)
 
 // dialIETF runs the draft-14 SETUP exchange on a fresh WebTransport session.
 func dialIETF(ctx context.Context, wt *h3wt.Session, log *slog.Logger) (*ietfSession, error) {
-	sctx, cancel := context.WithCancel(context.Background())
 	s := &ietfSession{
-		session: &session{wt: wt, log: log, ctx: sctx, cancel: cancel,
-			subs: map[uint64]*subscription{}, done: make(chan struct{})},
+		session:   &session{subs: map[uint64]*subscription{}},
 		byRequest: map[uint64]*subscription{}, byAlias: map[uint64]*subscription{},
 		aliasChanged: make(chan struct{}),
 		published:    map[string]bool{}, watchers: map[uint64]*ietfAnnouncements{},
 	}
+	s.init(wt, 0, log) // the moq-lite version stays unset: Version reports the draft
 	ctrl, err := wt.OpenStreamSync(ctx)
 	if err != nil {
 		s.end(err)
@@ -97,13 +96,7 @@ func dialIETF(ctx context.Context, wt *h3wt.Session, log *slog.Logger) (*ietfSes
 		return nil, fmt.Errorf("moq: SETUP: %w", err)
 	}
 	s.maxRequest = reply.MaxRequestID
-	s.goSafe(func() {
-		select {
-		case <-wt.Context().Done():
-			s.end(fmt.Errorf("moq: session closed by relay: %w", context.Cause(wt.Context())))
-		case <-sctx.Done():
-		}
-	})
+	s.watchRelay()
 	s.goSafe(func() { s.readControl(br) })
 	s.goSafe(s.acceptUni)
 	s.goSafe(s.refuseBidi)

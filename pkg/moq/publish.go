@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -28,22 +27,15 @@ import (
 // with the track's latest group, sent whole, as moq-relay does for its own
 // subscribers; each group goes out on its own uni stream.
 type Publisher struct {
-	wt        *h3wt.Session
-	version   wire.Version
-	log       *slog.Logger
+	conn
 	broadcast string
 	hop       uint64 // our origin id in announcements
-
-	ctx    context.Context // cancelled when the session ends
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 
 	mu        sync.Mutex
 	tracks    map[string]*Track
 	announces map[*announceStream]struct{}
 	announced bool          // Announce was called and Close was not
 	subWake   chan struct{} // closed and replaced when a subscription starts
-	err       error
 	done      chan struct{}
 }
 
@@ -104,21 +96,13 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 	if err != nil {
 		return nil, err
 	}
-	log = log.With("version", version.String())
-	pctx, cancel := context.WithCancel(context.Background())
-	p := &Publisher{wt: wt, version: version, log: log.With("broadcast", broadcast), broadcast: broadcast,
-		hop: randomHop(), ctx: pctx, cancel: cancel, tracks: map[string]*Track{},
-		announces: map[*announceStream]struct{}{}, subWake: make(chan struct{}), done: make(chan struct{})}
-	p.goSafe(func() {
-		select {
-		case <-wt.Context().Done():
-			p.end(fmt.Errorf("moq: session closed by relay: %w", context.Cause(wt.Context())))
-		case <-pctx.Done():
-		}
-	})
+	p := &Publisher{broadcast: broadcast, hop: randomHop(), tracks: map[string]*Track{},
+		announces: map[*announceStream]struct{}{}, subWake: make(chan struct{})}
+	p.init(wt, version, log.With("version", version.String(), "broadcast", broadcast))
+	p.watchRelay()
 	p.goSafe(p.acceptBidi)
 	p.goSafe(p.acceptUni)
-	if err := p.sendSetup(hctx); err != nil {
+	if err := p.sendSetup(hctx, wire.RolePublisher); err != nil {
 		p.end(err)
 		p.wg.Wait()
 		return nil, err
@@ -163,60 +147,6 @@ func randomHop() uint64 {
 	return binary.BigEndian.Uint64(b[:])&wire.MaxVarint | 1
 }
 
-func (p *Publisher) goSafe(f func()) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		f()
-	}()
-}
-
-// Version is the negotiated protocol, e.g. "moq-lite-05".
-func (p *Publisher) Version() string { return p.version.String() }
-
-// Done is closed when the session has ended; Err then says why.
-func (p *Publisher) Done() <-chan struct{} { return p.done }
-
-func (p *Publisher) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-func (p *Publisher) end(err error) {
-	p.mu.Lock()
-	if p.err != nil {
-		p.mu.Unlock()
-		return
-	}
-	p.err = err
-	close(p.done)
-	p.mu.Unlock()
-	p.cancel()
-	_ = p.wt.CloseWithError(wire.SessionCancel, "")
-}
-
-// sendSetup writes our SETUP (lite-05 on): ROLE=publisher, so the relay wires only
-// the half that subscribes to us.
-func (p *Publisher) sendSetup(ctx context.Context) error {
-	if !p.version.HasSetup() {
-		return nil
-	}
-	b := wire.AppendStreamType(nil, wire.StreamSetup)
-	b, err := wire.Setup{Role: wire.RolePublisher}.Append(b, p.version)
-	if err != nil {
-		return err
-	}
-	str, err := p.wt.OpenUniStreamSync(ctx)
-	if err != nil {
-		return fmt.Errorf("moq: open setup stream: %w", err)
-	}
-	if _, err := str.Write(b); err != nil {
-		return fmt.Errorf("moq: write setup: %w", err)
-	}
-	return str.Close()
-}
-
 // Track adds a track (or returns the one of that name). Subscriptions to a
 // track that was never added are refused with NotFound.
 func (p *Publisher) Track(name string, info TrackInfo) (*Track, error) {
@@ -251,11 +181,10 @@ func (p *Publisher) track(broadcast, name string) *Track {
 // Announce makes the broadcast visible: every announce request of the relay,
 // past and future, whose prefix covers it gets an active announcement.
 func (p *Publisher) Announce() error {
-	p.mu.Lock()
-	if p.err != nil {
-		p.mu.Unlock()
-		return p.err
+	if err := p.Err(); err != nil {
+		return err
 	}
+	p.mu.Lock()
 	p.announced = true
 	streams := p.announceList()
 	p.mu.Unlock()

@@ -28,69 +28,23 @@ var errClosed = errors.New("moq: session closed")
 
 // session is the moq-lite Session over one WebTransport session.
 type session struct {
-	wt      *h3wt.Session
-	version wire.Version
-	log     *slog.Logger
-
-	ctx    context.Context // cancelled when the session ends
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the session started
+	conn
 
 	mu        sync.Mutex
 	subs      map[uint64]*subscription
 	nextID    uint64
 	setupSeen bool
-	err       error
-	done      chan struct{}
 }
 
 var _ Session = (*session)(nil)
 
 func newSession(wt *h3wt.Session, v wire.Version, log *slog.Logger) *session {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &session{wt: wt, version: v, log: log, ctx: ctx, cancel: cancel,
-		subs: map[uint64]*subscription{}, done: make(chan struct{})}
-	s.goSafe(func() {
-		select {
-		case <-wt.Context().Done():
-			s.end(fmt.Errorf("moq: session closed by relay: %w", context.Cause(wt.Context())))
-		case <-ctx.Done():
-		}
-	})
+	s := &session{subs: map[uint64]*subscription{}}
+	s.init(wt, v, log)
+	s.watchRelay()
 	s.goSafe(s.acceptUni)
 	s.goSafe(s.acceptBidi)
 	return s
-}
-
-func (s *session) goSafe(f func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
-}
-
-func (s *session) Version() string       { return s.version.String() }
-func (s *session) Done() <-chan struct{} { return s.done }
-
-func (s *session) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// end records why the session ended (first reason wins) and tears it down.
-func (s *session) end(err error) {
-	s.mu.Lock()
-	if s.err != nil {
-		s.mu.Unlock()
-		return
-	}
-	s.err = err
-	close(s.done)
-	s.mu.Unlock()
-	s.cancel()
-	_ = s.wt.CloseWithError(wire.SessionCancel, "")
 }
 
 // Close ends the session and waits for its goroutines.
@@ -98,27 +52,6 @@ func (s *session) Close() error {
 	s.end(errClosed)
 	s.wg.Wait()
 	return nil
-}
-
-// sendSetup writes our lite-05/06 SETUP uni stream. ROLE=subscriber: moq-relay
-// then wires only its publishing half and opens no announce stream toward us.
-func (s *session) sendSetup(ctx context.Context) error {
-	if !s.version.HasSetup() {
-		return nil
-	}
-	b := wire.AppendStreamType(nil, wire.StreamSetup)
-	b, err := wire.Setup{Role: wire.RoleSubscriber}.Append(b, s.version)
-	if err != nil {
-		return err
-	}
-	str, err := s.wt.OpenUniStreamSync(ctx)
-	if err != nil {
-		return fmt.Errorf("moq: open setup stream: %w", err)
-	}
-	if _, err := str.Write(b); err != nil {
-		return fmt.Errorf("moq: write setup: %w", err)
-	}
-	return str.Close()
 }
 
 func (s *session) acceptUni() {
