@@ -101,3 +101,26 @@ func (c *conn) sendSetup(ctx context.Context, role uint64) error {
 	}
 	return str.Close()
 }
+
+// serveUni hands every uni stream the relay opens to handle, each on its own
+// goroutine, until the session ends.
+func (c *conn) serveUni(handle func(*h3wt.ReceiveStream)) {
+	for {
+		str, err := c.wt.AcceptUniStream(c.ctx)
+		if err != nil {
+			return
+		}
+		c.goSafe(func() { handle(str) })
+	}
+}
+
+// serveBidi is serveUni for the bidi streams the relay opens.
+func (c *conn) serveBidi(handle func(*h3wt.Stream)) {
+	for {
+		str, err := c.wt.AcceptStream(c.ctx)
+		if err != nil {
+			return
+		}
+		c.goSafe(func() { handle(str) })
+	}
+}

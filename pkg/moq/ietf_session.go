@@ -98,8 +98,8 @@ func dialIETF(ctx context.Context, wt *h3wt.Session, log *slog.Logger) (*ietfSes
 	s.maxRequest = reply.MaxRequestID
 	s.watchRelay()
 	s.goSafe(func() { s.readControl(br) })
-	s.goSafe(s.acceptUni)
-	s.goSafe(s.refuseBidi)
+	s.goSafe(func() { s.serveUni(s.handleSubgroup) })
+	s.goSafe(func() { s.serveBidi(s.refuseBidi) })
 	return s, nil
 }
 
@@ -355,27 +355,11 @@ func (is *ietfSubscription) Close() error {
 	return nil
 }
 
-func (s *ietfSession) acceptUni() {
-	for {
-		str, err := s.wt.AcceptUniStream(s.ctx)
-		if err != nil {
-			return
-		}
-		s.goSafe(func() { s.handleSubgroup(str) })
-	}
-}
-
-// refuseBidi resets every bidi stream the relay opens: draft-14 has exactly
-// one, the control stream we opened.
-func (s *ietfSession) refuseBidi() {
-	for {
-		str, err := s.wt.AcceptStream(s.ctx)
-		if err != nil {
-			return
-		}
-		s.log.Debug("relay opened a bidi stream; refused")
-		cancelStream(str, wire.CodeInternal)
-	}
+// refuseBidi resets a bidi stream the relay opens: draft-14 has exactly one,
+// the control stream we opened.
+func (s *ietfSession) refuseBidi(str *h3wt.Stream) {
+	s.log.Debug("relay opened a bidi stream; refused")
+	cancelStream(str, wire.CodeInternal)
 }
 
 // handleSubgroup reads a subgroup header and hands the stream, as one group,

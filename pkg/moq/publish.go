@@ -100,8 +100,8 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 		announces: map[*announceStream]struct{}{}, subWake: make(chan struct{})}
 	p.init(wt, version, log.With("version", version.String(), "broadcast", broadcast))
 	p.watchRelay()
-	p.goSafe(p.acceptBidi)
-	p.goSafe(p.acceptUni)
+	p.goSafe(func() { p.serveBidi(p.handleBidi) })
+	p.goSafe(func() { p.serveUni(p.handleUni) })
 	if err := p.sendSetup(hctx, wire.RolePublisher); err != nil {
 		p.end(err)
 		p.wg.Wait()
@@ -280,38 +280,20 @@ func (p *Publisher) Close(ctx context.Context) error {
 	return nil
 }
 
-func (p *Publisher) acceptBidi() {
-	for {
-		str, err := p.wt.AcceptStream(p.ctx)
-		if err != nil {
-			return
-		}
-		p.goSafe(func() { p.handleBidi(str) })
-	}
-}
-
-// acceptUni reads the relay's SETUP (lite-05 on) and refuses anything else: we
+// handleUni reads the relay's SETUP (lite-05 on) and refuses anything else: we
 // subscribe to nothing, so no group stream is ours.
-func (p *Publisher) acceptUni() {
-	for {
-		str, err := p.wt.AcceptUniStream(p.ctx)
-		if err != nil {
-			return
+func (p *Publisher) handleUni(str *h3wt.ReceiveStream) {
+	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
+	br := bufio.NewReaderSize(str, streamBufferSize)
+	typ, err := wire.ReadStreamType(br)
+	if err == nil && typ == wire.StreamSetup && p.version.HasSetup() {
+		if setup, err := wire.ReadSetup(br, p.version); err != nil {
+			p.log.Warn("bad relay SETUP", "err", err)
+		} else {
+			p.log.Debug("relay SETUP", "probe", setup.Probe, "hop", setup.Hop)
 		}
-		p.goSafe(func() {
-			_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
-			br := bufio.NewReaderSize(str, streamBufferSize)
-			typ, err := wire.ReadStreamType(br)
-			if err == nil && typ == wire.StreamSetup && p.version.HasSetup() {
-				if setup, err := wire.ReadSetup(br, p.version); err != nil {
-					p.log.Warn("bad relay SETUP", "err", err)
-				} else {
-					p.log.Debug("relay SETUP", "probe", setup.Probe, "hop", setup.Hop)
-				}
-			}
-			str.CancelRead(wire.CodeCancel)
-		})
 	}
+	str.CancelRead(wire.CodeCancel)
 }
 
 func (p *Publisher) handleBidi(str *h3wt.Stream) {

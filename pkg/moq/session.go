@@ -42,8 +42,8 @@ func newSession(wt *h3wt.Session, v wire.Version, log *slog.Logger) *session {
 	s := &session{subs: map[uint64]*subscription{}}
 	s.init(wt, v, log)
 	s.watchRelay()
-	s.goSafe(s.acceptUni)
-	s.goSafe(s.acceptBidi)
+	s.goSafe(func() { s.serveUni(s.handleUni) })
+	s.goSafe(func() { s.serveBidi(s.handleBidi) })
 	return s
 }
 
@@ -52,26 +52,6 @@ func (s *session) Close() error {
 	s.end(errClosed)
 	s.wg.Wait()
 	return nil
-}
-
-func (s *session) acceptUni() {
-	for {
-		str, err := s.wt.AcceptUniStream(s.ctx)
-		if err != nil {
-			return
-		}
-		s.goSafe(func() { s.handleUni(str) })
-	}
-}
-
-func (s *session) acceptBidi() {
-	for {
-		str, err := s.wt.AcceptStream(s.ctx)
-		if err != nil {
-			return
-		}
-		s.goSafe(func() { s.handleBidi(str) })
-	}
 }
 
 func (s *session) handleUni(str *h3wt.ReceiveStream) {
