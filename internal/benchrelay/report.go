@@ -65,12 +65,16 @@ type mediaKey struct {
 func reportMain(args []string) error {
 	fset := flag.NewFlagSet("report", flag.ContinueOnError)
 	dir := fset.String("dir", "", "run directory")
+	asJSON := fset.Bool("json", false, "print one JSON object of summary figures (a row of scripts/load.sh) instead of tables")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
 	r, err := loadRun(*dir)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(r.summary())
 	}
 	r.write(os.Stdout)
 	return nil
@@ -87,6 +91,8 @@ type run struct {
 	ourCPU     float64
 	refCPU     float64
 	otherRoles map[string]float64
+	procs      map[string]int   // processes per role
+	rssKB      map[string]int64 // resident memory per role at the window's end
 }
 
 func loadRun(dir string) (*run, error) {
@@ -98,7 +104,8 @@ func loadRun(dir string) (*run, error) {
 		return nil, fmt.Errorf("%s: want two snapshots, have %d", dir, len(snaps))
 	}
 	r := &run{t0: snaps[0], t1: snaps[len(snaps)-1], starts: map[groupKey]uint64{}, written: map[mediaKey]int64{},
-		archived: map[mediaKey]bool{}, gaps: map[string]int{}, otherRoles: map[string]float64{}}
+		archived: map[mediaKey]bool{}, gaps: map[string]int{}, otherRoles: map[string]float64{},
+		procs: map[string]int{}, rssKB: map[string]int64{}}
 	if r.t1.UnixUs <= r.t0.UnixUs {
 		return nil, errors.New("snapshots do not advance")
 	}
@@ -170,6 +177,8 @@ func (r *run) cpu() {
 	}
 	for _, p := range r.t1.Procs {
 		d := p.CPUs - before[p.PID]
+		r.procs[p.Role]++
+		r.rssKB[p.Role] += p.RSSKB
 		switch p.Role {
 		case "ours":
 			r.ourCPU += d
@@ -332,6 +341,67 @@ func (r *run) write(w io.Writer) {
 	} {
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f |\n", l.name, percentile(l.v, 50), percentile(l.v, 99), percentile(l.v, 100))
 	}
+}
+
+// summary is one run's figures, for a sweep over many runs.
+type summary struct {
+	WindowS          float64            `json:"window_s"`
+	LoadAvgStart     string             `json:"loadavg_start"`
+	LoadAvgEnd       string             `json:"loadavg_end"`
+	Broadcasts       int                `json:"broadcasts"` // with a group durable in the window
+	Groups           int64              `json:"groups"`
+	GroupsPerS       float64            `json:"groups_per_s"`
+	MBPerS           float64            `json:"mb_per_s"`
+	Gaps             map[string]int     `json:"gaps"`        // gap records in the window, by reason
+	Holes            int                `json:"holes"`       // sequence numbers missing between a track's groups durable in the window
+	CPUPercent       map[string]float64 `json:"cpu_percent"` // per role, of one core
+	Procs            map[string]int     `json:"procs"`
+	RSSMB            map[string]float64 `json:"rss_mb"`         // per role, summed, at the window's end
+	DurableP50Ms     float64            `json:"durable_p50_ms"` // ours: group's last byte read → durable
+	DurableP99Ms     float64            `json:"durable_p99_ms"`
+	DurableMaxMs     float64            `json:"durable_max_ms"`
+	OursCPUMsPerMbit float64            `json:"ours_cpu_ms_per_mbit"`
+	RefMbitPerS      float64            `json:"ref_mbit_per_s"`
+	RefCPUMsPerMbit  float64            `json:"ref_cpu_ms_per_mbit"`
+	DiffP50Ms        float64            `json:"durable_minus_ref_written_p50_ms"` // the same groups at both
+}
+
+func (r *run) summary() summary {
+	secs := float64(r.t1.UnixUs-r.t0.UnixUs) / 1e6
+	ours, ref := r.sides()
+	s := summary{WindowS: secs, LoadAvgStart: r.t0.LoadAvg, LoadAvgEnd: r.t1.LoadAvg, Groups: ours.groups,
+		GroupsPerS: float64(ours.groups) / secs, MBPerS: float64(ours.bytes) / secs / 1e6, Gaps: r.gaps,
+		CPUPercent: map[string]float64{"ours": r.ourCPU / secs * 100, "ref": r.refCPU / secs * 100},
+		Procs:      r.procs, RSSMB: map[string]float64{}, OursCPUMsPerMbit: ours.cpuMsPerMbit(),
+		RefMbitPerS: ref.mbit() / secs, RefCPUMsPerMbit: ref.cpuMsPerMbit()}
+	for role, cpu := range r.otherRoles {
+		s.CPUPercent[role] = cpu / secs * 100
+	}
+	for role, kb := range r.rssKB {
+		s.RSSMB[role] = float64(kb) / 1024
+	}
+	seqs := map[[2]string][]uint64{}
+	var latency []float64
+	for _, g := range r.groups {
+		k := [2]string{g.Broadcast, g.Track}
+		seqs[k] = append(seqs[k], g.Group)
+		latency = append(latency, ms(g.DurableUs-g.LastByteUs))
+	}
+	broadcasts := map[string]bool{}
+	for k, v := range seqs {
+		broadcasts[k[0]] = true
+		slices.Sort(v)
+		for i := 1; i < len(v); i++ {
+			if v[i] > v[i-1]+1 {
+				s.Holes += int(v[i] - v[i-1] - 1)
+			}
+		}
+	}
+	s.Broadcasts = len(broadcasts)
+	s.DurableP50Ms, s.DurableP99Ms, s.DurableMaxMs = percentile(latency, 50), percentile(latency, 99), percentile(latency, 100)
+	_, _, diff := r.sameGroups()
+	s.DiffP50Ms = percentile(diff, 50)
+	return s
 }
 
 func ms(us int64) float64 { return float64(us) / 1e3 }

@@ -38,7 +38,7 @@ func TestReport(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "snapshots.jsonl"),
 		`{"unix_us":10000000,"loadavg":"1 1 1","procs":[{"role":"ours","pid":1,"cpu_s":1},{"role":"ref","pid":2,"cpu_s":2},{"role":"relay","pid":3,"cpu_s":0}]}
-{"unix_us":20000000,"loadavg":"2 2 2","procs":[{"role":"ours","pid":1,"cpu_s":1.5},{"role":"ref","pid":2,"cpu_s":3},{"role":"relay","pid":3,"cpu_s":0.25}]}
+{"unix_us":20000000,"loadavg":"2 2 2","procs":[{"role":"ours","pid":1,"cpu_s":1.5},{"role":"ref","pid":2,"cpu_s":3},{"role":"relay","pid":3,"cpu_s":0.25,"rss_kb":2048}]}
 `)
 	writeFile(t, filepath.Join(dir, "ours", "b", "archiver.log"),
 		`{"msg":"connected","broadcast":"b"}
@@ -105,6 +105,26 @@ func TestReport(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+	// summary: of the 4 groups durable in the window (a run of 10 s), the gap
+	// record in it, CPU and memory per role.
+	sum := r.summary()
+	if sum.Broadcasts != 1 || sum.Groups != 4 || sum.GroupsPerS != 0.4 || sum.Holes != 0 || len(sum.Gaps) != 1 || sum.Gaps["reset"] != 1 ||
+		sum.CPUPercent["relay"] != 2.5 || sum.CPUPercent["ours"] != 5 || sum.RSSMB["relay"] != 2 || sum.DurableP50Ms != 30 || sum.DiffP50Ms != -10 {
+		t.Errorf("summary = %+v", sum)
+	}
+}
+
+// Sequence numbers missing between a track's durable groups count as holes,
+// per track and broadcast.
+func TestSummaryHoles(t *testing.T) {
+	g := func(b, track string, seq uint64) durableGroup {
+		return durableGroup{Broadcast: b, Track: track, Group: seq, Bytes: 1, LastByteUs: 1, DurableUs: 2}
+	}
+	r := &run{t0: snapshot{UnixUs: 0}, t1: snapshot{UnixUs: 1e6},
+		groups: []durableGroup{g("b", "v", 7), g("b", "v", 4), g("b", "v", 5), g("b", "a", 9), g("c", "v", 1), g("c", "v", 3), g("b", "a", 10)}}
+	if sum := r.summary(); sum.Holes != 2 || sum.Broadcasts != 2 || sum.Groups != 7 {
+		t.Errorf("summary = %+v; want 2 holes (b/v 6, c/v 2), 2 broadcasts, 7 groups", sum)
 	}
 }
 

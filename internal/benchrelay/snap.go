@@ -14,7 +14,8 @@ import (
 // architecture Go supports (the kernel ABI fixes it, whatever CONFIG_HZ is).
 const clockTicks = 100
 
-// snapshot is one line of `snap`: CPU time used so far by each process.
+// snapshot is one line of `snap`: CPU time used so far, and resident memory,
+// of each process.
 type snapshot struct {
 	UnixUs  int64      `json:"unix_us"`
 	LoadAvg string     `json:"loadavg"` // 1, 5 and 15 minute load averages
@@ -22,9 +23,10 @@ type snapshot struct {
 }
 
 type procTime struct {
-	Role string  `json:"role"`
-	PID  int     `json:"pid"`
-	CPUs float64 `json:"cpu_s"` // user + system
+	Role  string  `json:"role"`
+	PID   int     `json:"pid"`
+	CPUs  float64 `json:"cpu_s"`  // user + system
+	RSSKB int64   `json:"rss_kb"` // VmRSS
 }
 
 func snapMain(args []string) error {
@@ -43,7 +45,15 @@ func snapMain(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s pid %d: %w", role, pid, err)
 		}
-		s.Procs = append(s.Procs, procTime{Role: role, PID: pid, CPUs: cpu})
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return fmt.Errorf("%s: %w", role, err)
+		}
+		rss, err := rssKB(status)
+		if err != nil {
+			return fmt.Errorf("%s pid %d: %w", role, pid, err)
+		}
+		s.Procs = append(s.Procs, procTime{Role: role, PID: pid, CPUs: cpu, RSSKB: rss})
 	}
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(load)); len(f) >= 3 {
@@ -71,4 +81,20 @@ func cpuSeconds(stat []byte) (float64, error) {
 		return 0, fmt.Errorf("stat utime/stime %q %q not numbers", f[utime], f[utime+1])
 	}
 	return float64(u+s) / clockTicks, nil
+}
+
+// rssKB returns VmRSS, in kB, from the contents of /proc/PID/status.
+func rssKB(status []byte) (int64, error) {
+	for _, line := range strings.Split(string(status), "\n") {
+		v, ok := strings.CutPrefix(line, "VmRSS:")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("status VmRSS %q: %w", v, err)
+		}
+		return kb, nil
+	}
+	return 0, fmt.Errorf("status has no VmRSS line")
 }

@@ -22,3 +22,22 @@ func TestCPUSeconds(t *testing.T) {
 		})
 	}
 }
+
+func TestRSSKB(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		want         int64
+		ok           bool
+	}{
+		{"present", "Name:\tmoq-relay\nVmPeak:\t  900 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n", 12345, true},
+		{"kernel thread", "Name:\tkworker\nThreads:\t1\n", 0, false},
+		{"not a number", "VmRSS:\t  x kB\n", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := rssKB([]byte(tc.status))
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Fatalf("rssKB = %v, %v; want %v, ok %v", got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}
