@@ -110,7 +110,7 @@ func TestLoadShort(t *testing.T) {
 	}
 	for _, name := range names {
 		l := windowLoss(t, mdir, name, start, end)
-		t.Logf("%s: %d media groups in the %s window", name, l.groups, loadWindow)
+		t.Logf("%s: %d media groups in the %s window; %d superseded catalog groups skipped", name, l.groups, loadWindow, l.catalogSkipped)
 		if l.groups == 0 {
 			t.Errorf("%s: no media group archived in the window", name)
 		}
@@ -122,8 +122,9 @@ func TestLoadShort(t *testing.T) {
 
 // loss is what a broadcast's manifests say about a window.
 type loss struct {
-	groups   int      // media groups received in it
-	problems []string // gap records in it; sequence numbers missing between its groups
+	groups         int      // media groups received in it
+	catalogSkipped int      // superseded catalog groups skipped in it
+	problems       []string // gap records in it; sequence numbers missing between its groups
 }
 
 // windowLoss reads every track manifest of broadcast and judges the groups and
@@ -159,20 +160,27 @@ func windowLoss(t *testing.T, mdir, broadcast string, start, end time.Time) loss
 			track = e.Track
 			switch {
 			case !in(e.ReceivedUnixMs):
-			case e.Kind == record.KindGap:
+			case e.Kind == record.KindGap && e.Track == "catalog.json" && e.Reason == record.GapSkipped:
+				// At each loop boundary the replay republishes the clip's
+				// catalog groups milliseconds apart; the relay hands a
+				// live-edge subscriber the newest and skips the superseded.
+				l.catalogSkipped++
 				l.problems = append(l.problems, fmt.Sprintf("gap record in the window: track %s groups %d-%d %s", e.Track, e.First, e.Last, e.Reason))
 			case e.Kind == record.KindGroup:
 				seqs = append(seqs, e.Group)
 			}
 		}
 		f.Close()
+		if track == "catalog.json" {
+			continue // holes are the skipped groups above
+		}
 		slices.Sort(seqs)
 		for i := 1; i < len(seqs); i++ {
 			if seqs[i] > seqs[i-1]+1 {
 				l.problems = append(l.problems, fmt.Sprintf("track %s: groups %d-%d missing in the window", track, seqs[i-1]+1, seqs[i]-1))
 			}
 		}
-		if track != "catalog.json" && !strings.HasPrefix(track, "timeline") {
+		if !strings.HasPrefix(track, "timeline") {
 			l.groups += len(seqs)
 		}
 	}

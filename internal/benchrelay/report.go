@@ -87,7 +87,7 @@ type run struct {
 	fragments  []fragment         // written by the reference in the window
 	written    map[mediaKey]int64 // every reference fragment: when written
 	archived   map[mediaKey]bool  // every group ours archived
-	gaps       map[string]int     // gap records written in the window, by reason
+	gaps       map[string]int     // gap records written in the window, by reason ("catalog <reason>" on catalog.json)
 	ourCPU     float64
 	refCPU     float64
 	otherRoles map[string]float64
@@ -134,7 +134,13 @@ func loadRun(dir string) (*run, error) {
 			for _, e := range entries {
 				switch {
 				case e.Kind == "gap" && in(e.ReceivedMs*1e3):
-					r.gaps[e.Reason]++
+					// Superseded catalog groups are skipped by design of a
+					// live-edge subscription; keep them apart from media loss.
+					if e.Track == "catalog.json" {
+						r.gaps["catalog "+e.Reason]++
+					} else {
+						r.gaps[e.Reason]++
+					}
 				case e.Kind == "group" && e.Timescale > 0 && len(e.Timestamps) > 0:
 					start := toMicros(e.Timestamps[0], e.Timescale)
 					r.starts[groupKey{e.Broadcast, e.Track, e.Group}] = start
@@ -352,9 +358,10 @@ type summary struct {
 	Groups           int64              `json:"groups"`
 	GroupsPerS       float64            `json:"groups_per_s"`
 	MBPerS           float64            `json:"mb_per_s"`
-	Gaps             map[string]int     `json:"gaps"`        // gap records in the window, by reason
-	Holes            int                `json:"holes"`       // sequence numbers missing between a track's groups durable in the window
-	CPUPercent       map[string]float64 `json:"cpu_percent"` // per role, of one core
+	Gaps             map[string]int     `json:"gaps"`                // gap records in the window, by reason ("catalog <reason>" on catalog.json)
+	Holes            int                `json:"holes"`               // sequence numbers missing between a track's groups durable in the window, catalog.json aside
+	MachinePercent   float64            `json:"machine_cpu_percent"` // every process on the machine, of one core
+	CPUPercent       map[string]float64 `json:"cpu_percent"`         // per role, of one core
 	Procs            map[string]int     `json:"procs"`
 	RSSMB            map[string]float64 `json:"rss_mb"`         // per role, summed, at the window's end
 	DurableP50Ms     float64            `json:"durable_p50_ms"` // ours: group's last byte read → durable
@@ -370,7 +377,7 @@ func (r *run) summary() summary {
 	secs := float64(r.t1.UnixUs-r.t0.UnixUs) / 1e6
 	ours, ref := r.sides()
 	s := summary{WindowS: secs, LoadAvgStart: r.t0.LoadAvg, LoadAvgEnd: r.t1.LoadAvg, Groups: ours.groups,
-		GroupsPerS: float64(ours.groups) / secs, MBPerS: float64(ours.bytes) / secs / 1e6, Gaps: r.gaps,
+		MachinePercent: (r.t1.BusyS - r.t0.BusyS) / secs * 100, GroupsPerS: float64(ours.groups) / secs, MBPerS: float64(ours.bytes) / secs / 1e6, Gaps: r.gaps,
 		CPUPercent: map[string]float64{"ours": r.ourCPU / secs * 100, "ref": r.refCPU / secs * 100},
 		Procs:      r.procs, RSSMB: map[string]float64{}, OursCPUMsPerMbit: ours.cpuMsPerMbit(),
 		RefMbitPerS: ref.mbit() / secs, RefCPUMsPerMbit: ref.cpuMsPerMbit()}
@@ -383,8 +390,10 @@ func (r *run) summary() summary {
 	seqs := map[[2]string][]uint64{}
 	var latency []float64
 	for _, g := range r.groups {
-		k := [2]string{g.Broadcast, g.Track}
-		seqs[k] = append(seqs[k], g.Group)
+		if g.Track != "catalog.json" {
+			k := [2]string{g.Broadcast, g.Track}
+			seqs[k] = append(seqs[k], g.Group)
+		}
 		latency = append(latency, ms(g.DurableUs-g.LastByteUs))
 	}
 	broadcasts := map[string]bool{}

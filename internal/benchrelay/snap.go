@@ -17,9 +17,12 @@ const clockTicks = 100
 // snapshot is one line of `snap`: CPU time used so far, and resident memory,
 // of each process.
 type snapshot struct {
-	UnixUs  int64      `json:"unix_us"`
-	LoadAvg string     `json:"loadavg"` // 1, 5 and 15 minute load averages
-	Procs   []procTime `json:"procs"`
+	UnixUs  int64  `json:"unix_us"`
+	LoadAvg string `json:"loadavg"` // 1, 5 and 15 minute load averages
+	// BusyS is the CPU time of the whole machine so far, all cores, not idle
+	// or waiting for I/O: what every process, ours or not, used.
+	BusyS float64    `json:"busy_s"`
+	Procs []procTime `json:"procs"`
 }
 
 type procTime struct {
@@ -54,6 +57,9 @@ func snapMain(args []string) error {
 			return fmt.Errorf("%s pid %d: %w", role, pid, err)
 		}
 		s.Procs = append(s.Procs, procTime{Role: role, PID: pid, CPUs: cpu, RSSKB: rss})
+	}
+	if stat, err := os.ReadFile("/proc/stat"); err == nil {
+		s.BusyS, _ = busySeconds(stat)
 	}
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(load)); len(f) >= 3 {
@@ -97,4 +103,23 @@ func rssKB(status []byte) (int64, error) {
 		return kb, nil
 	}
 	return 0, fmt.Errorf("status has no VmRSS line")
+}
+
+// busySeconds returns the machine's busy CPU time from the contents of
+// /proc/stat: the "cpu" line's user, nice, system, irq, softirq and steal.
+func busySeconds(stat []byte) (float64, error) {
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("stat's first line %q is not the cpu total", line)
+	}
+	var busy uint64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // idle (4) and iowait (5) left out
+		v, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat cpu field %d %q: %w", i, f[i], err)
+		}
+		busy += v
+	}
+	return float64(busy) / clockTicks, nil
 }

@@ -41,3 +41,23 @@ func TestRSSKB(t *testing.T) {
 		})
 	}
 }
+
+func TestBusySeconds(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       float64
+		ok         bool
+	}{
+		{"total line", "cpu  100 20 30 9000 50 1 2 3 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n", 1.56, true},
+		{"per-cpu line first", "cpu0 1 2 3 4 5 6 7 8 0 0\n", 0, false},
+		{"short", "cpu  1 2 3\n", 0, false},
+		{"not a number", "cpu  1 x 3 4 5 6 7 8\n", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := busySeconds([]byte(tc.stat))
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Fatalf("busySeconds = %v, %v; want %v, ok %v", got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}
