@@ -361,6 +361,7 @@ type summary struct {
 	Gaps             map[string]int     `json:"gaps"`                // gap records in the window, by reason ("catalog <reason>" on catalog.json)
 	Holes            int                `json:"holes"`               // sequence numbers missing between a track's groups durable in the window, catalog.json aside
 	MachinePercent   float64            `json:"machine_cpu_percent"` // every process on the machine, of one core
+	UDPRcvbufErrors  int64              `json:"udp_rcvbuf_errors"`   // datagrams dropped in the window, machine-wide
 	CPUPercent       map[string]float64 `json:"cpu_percent"`         // per role, of one core
 	Procs            map[string]int     `json:"procs"`
 	RSSMB            map[string]float64 `json:"rss_mb"`         // per role, summed, at the window's end
@@ -377,7 +378,7 @@ func (r *run) summary() summary {
 	secs := float64(r.t1.UnixUs-r.t0.UnixUs) / 1e6
 	ours, ref := r.sides()
 	s := summary{WindowS: secs, LoadAvgStart: r.t0.LoadAvg, LoadAvgEnd: r.t1.LoadAvg, Groups: ours.groups,
-		MachinePercent: (r.t1.BusyS - r.t0.BusyS) / secs * 100, GroupsPerS: float64(ours.groups) / secs, MBPerS: float64(ours.bytes) / secs / 1e6, Gaps: r.gaps,
+		MachinePercent: (r.t1.BusyS - r.t0.BusyS) / secs * 100, UDPRcvbufErrors: r.t1.UDPRcvbufErrors - r.t0.UDPRcvbufErrors, GroupsPerS: float64(ours.groups) / secs, MBPerS: float64(ours.bytes) / secs / 1e6, Gaps: r.gaps,
 		CPUPercent: map[string]float64{"ours": r.ourCPU / secs * 100, "ref": r.refCPU / secs * 100},
 		Procs:      r.procs, RSSMB: map[string]float64{}, OursCPUMsPerMbit: ours.cpuMsPerMbit(),
 		RefMbitPerS: ref.mbit() / secs, RefCPUMsPerMbit: ref.cpuMsPerMbit()}

@@ -21,8 +21,11 @@ type snapshot struct {
 	LoadAvg string `json:"loadavg"` // 1, 5 and 15 minute load averages
 	// BusyS is the CPU time of the whole machine so far, all cores, not idle
 	// or waiting for I/O: what every process, ours or not, used.
-	BusyS float64    `json:"busy_s"`
-	Procs []procTime `json:"procs"`
+	BusyS float64 `json:"busy_s"`
+	// UDPRcvbufErrors counts datagrams dropped so far, machine-wide, because
+	// a UDP socket's receive buffer was full: QUIC loss on loopback.
+	UDPRcvbufErrors int64      `json:"udp_rcvbuf_errors"`
+	Procs           []procTime `json:"procs"`
 }
 
 type procTime struct {
@@ -60,6 +63,9 @@ func snapMain(args []string) error {
 	}
 	if stat, err := os.ReadFile("/proc/stat"); err == nil {
 		s.BusyS, _ = busySeconds(stat)
+	}
+	if snmp, err := os.ReadFile("/proc/net/snmp"); err == nil {
+		s.UDPRcvbufErrors, _ = udpRcvbufErrors(snmp)
 	}
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(load)); len(f) >= 3 {
@@ -122,4 +128,27 @@ func busySeconds(stat []byte) (float64, error) {
 		busy += v
 	}
 	return float64(busy) / clockTicks, nil
+}
+
+// udpRcvbufErrors returns Udp RcvbufErrors from the contents of /proc/net/snmp,
+// where a line of field names precedes the line of their values.
+func udpRcvbufErrors(snmp []byte) (int64, error) {
+	var names []string
+	for _, line := range strings.Split(string(snmp), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, name := range names {
+			if name == "RcvbufErrors" && i < len(f) {
+				return strconv.ParseInt(f[i], 10, 64)
+			}
+		}
+		break
+	}
+	return 0, fmt.Errorf("snmp has no Udp RcvbufErrors")
 }

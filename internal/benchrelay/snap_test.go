@@ -61,3 +61,23 @@ func TestBusySeconds(t *testing.T) {
 		})
 	}
 }
+
+func TestUDPRcvbufErrors(t *testing.T) {
+	head := "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n"
+	for _, tc := range []struct {
+		name, snmp string
+		want       int64
+		ok         bool
+	}{
+		{"present", "Ip: Forwarding\nIp: 1\n" + head + "Udp: 4305665 61028 1547 2731273 1546 0\nUdpLite: InDatagrams RcvbufErrors\nUdpLite: 0 9\n", 1546, true},
+		{"values missing", head, 0, false},
+		{"no udp", "Ip: Forwarding\nIp: 1\n", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := udpRcvbufErrors([]byte(tc.snmp))
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Fatalf("udpRcvbufErrors = %v, %v; want %v, ok %v", got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}
