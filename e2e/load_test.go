@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/every-channel/ec-node/internal/peers"
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
@@ -40,13 +41,12 @@ func TestLoadShort(t *testing.T) {
 	dir := t.TempDir()
 	srcCAS, srcManifests := filepath.Join(dir, "src-cas"), filepath.Join(dir, "src-manifests")
 
-	relay, pub := startLive(t, ctx, dir, "src.hang")
-	recorder := startArchiver(t, ecNode, dir, "record-src", relay, "src.hang", srcCAS, srcManifests)
-	time.Sleep(8 * time.Second)
-	stopProc(t, recorder, dir, "record-src")
-	if err := pub.Stop(); err != nil {
-		t.Logf("stopping the live publisher: %v", err)
+	relay, err := peers.StartRelay(ctx, t.Logf, peers.RelayOptions{LogDir: dir})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { relay.Kill() })
+	src := recordClip(t, ctx, ecNode, dir, relay, srcCAS, srcManifests)
 
 	var names []string
 	replays := map[string]*exec.Cmd{}
@@ -55,7 +55,7 @@ func TestLoadShort(t *testing.T) {
 		name := fmt.Sprintf("load-%d.hang", i)
 		names = append(names, name)
 		cmd := exec.Command(ecNode, "replay", "--url", relay.URL("anon"), "--tls-fingerprint", relay.Fingerprint(),
-			"--name", name, "--from-broadcast", "src.hang", "--output-dir", srcCAS, "--manifest-dir", srcManifests,
+			"--name", name, "--from-broadcast", src, "--output-dir", srcCAS, "--manifest-dir", srcManifests,
 			"--loop", "--speed", "1")
 		cmd.Stderr = logFile(t, dir, name+".log")
 		if err := cmd.Start(); err != nil {
@@ -120,6 +120,39 @@ func TestLoadShort(t *testing.T) {
 	}
 }
 
+// recordClip archives 8 s of a live publisher and returns its broadcast name.
+// A group lost while recording (a starved machine) would be replayed as a gap
+// in every broadcast, so a recording with a gap before a track's last group is
+// made again, at most three times.
+func recordClip(t *testing.T, ctx context.Context, ecNode, dir string, relay *peers.Relay, casRoot, mdir string) string {
+	t.Helper()
+	for attempt := 1; attempt <= 3; attempt++ {
+		name := fmt.Sprintf("src%d.hang", attempt)
+		logs := filepath.Join(dir, name)
+		if err := os.MkdirAll(logs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		pub, err := peers.StartPublisher(ctx, relay, name, t.Logf, peers.PublisherOptions{LogDir: logs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pub.Kill() })
+		recorder := startArchiver(t, ecNode, dir, "record-"+name, relay, name, casRoot, mdir)
+		time.Sleep(8 * time.Second)
+		stopProc(t, recorder, dir, "record-"+name)
+		if err := pub.Stop(); err != nil {
+			t.Logf("stopping the live publisher: %v", err)
+		}
+		n := midClipGaps(t, mdir, name)
+		if n == 0 {
+			return name
+		}
+		t.Logf("recording %d has %d gap records before its end", attempt, n)
+	}
+	t.Fatal("three recordings of the clip lost groups")
+	return ""
+}
+
 // loss is what a broadcast's manifests say about a window.
 type loss struct {
 	groups         int      // media groups received in it
@@ -127,9 +160,8 @@ type loss struct {
 	problems       []string // gap records in it; sequence numbers missing between its groups
 }
 
-// windowLoss reads every track manifest of broadcast and judges the groups and
-// gap records received between start and end.
-func windowLoss(t *testing.T, mdir, broadcast string, start, end time.Time) loss {
+// manifests reads every track manifest of broadcast, by track.
+func manifests(t *testing.T, mdir, broadcast string) map[string][]manifest.Entry {
 	t.Helper()
 	comp, err := manifest.EscapeName(broadcast)
 	if err != nil {
@@ -139,15 +171,12 @@ func windowLoss(t *testing.T, mdir, broadcast string, start, end time.Time) loss
 	if err != nil || len(files) == 0 {
 		t.Fatalf("%s: no manifests (%v)", broadcast, err)
 	}
-	in := func(ms int64) bool { return ms >= start.UnixMilli() && ms < end.UnixMilli() }
-	var l loss
+	tracks := map[string][]manifest.Entry{}
 	for _, path := range files {
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var seqs []uint64
-		var track string
 		d := manifest.NewDecoder(f)
 		for {
 			e, err := d.Next()
@@ -157,7 +186,43 @@ func windowLoss(t *testing.T, mdir, broadcast string, start, end time.Time) loss
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
 			}
-			track = e.Track
+			tracks[e.Track] = append(tracks[e.Track], e)
+		}
+		f.Close()
+	}
+	return tracks
+}
+
+// midClipGaps counts the gap records of a recording that precede its track's
+// last group; those after it are the recording's stop.
+func midClipGaps(t *testing.T, mdir, broadcast string) int {
+	t.Helper()
+	n := 0
+	for _, entries := range manifests(t, mdir, broadcast) {
+		var last uint64
+		for _, e := range entries {
+			if e.Kind == record.KindGroup {
+				last = max(last, e.Group)
+			}
+		}
+		for _, e := range entries {
+			if e.Kind == record.KindGap && e.Last < last {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// windowLoss judges the groups and gap records of broadcast received between
+// start and end.
+func windowLoss(t *testing.T, mdir, broadcast string, start, end time.Time) loss {
+	t.Helper()
+	in := func(ms int64) bool { return ms >= start.UnixMilli() && ms < end.UnixMilli() }
+	var l loss
+	for track, entries := range manifests(t, mdir, broadcast) {
+		var seqs []uint64
+		for _, e := range entries {
 			switch {
 			case !in(e.ReceivedUnixMs):
 			case e.Kind == record.KindGap && e.Track == "catalog.json" && e.Reason == record.GapSkipped:
@@ -165,12 +230,12 @@ func windowLoss(t *testing.T, mdir, broadcast string, start, end time.Time) loss
 				// catalog groups milliseconds apart; the relay hands a
 				// live-edge subscriber the newest and skips the superseded.
 				l.catalogSkipped++
+			case e.Kind == record.KindGap:
 				l.problems = append(l.problems, fmt.Sprintf("gap record in the window: track %s groups %d-%d %s", e.Track, e.First, e.Last, e.Reason))
 			case e.Kind == record.KindGroup:
 				seqs = append(seqs, e.Group)
 			}
 		}
-		f.Close()
 		if track == "catalog.json" {
 			continue // holes are the skipped groups above
 		}
