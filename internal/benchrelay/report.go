@@ -247,26 +247,28 @@ func (r *run) sameGroups() (oursDurable, refWritten, diff []float64) {
 
 // missing counts, within the window, the reference's fragments whose media
 // ours never archived and ours' groups the reference never wrote, the latter
-// only on tracks the reference exports at all (not catalog or timeline tracks).
+// only on tracks of broadcasts the reference exports at all (not catalog or
+// timeline tracks, nor broadcasts it was not given).
 func (r *run) missing() (fromOurs, fromRef int) {
 	for _, f := range r.fragments {
 		if f.Timescale > 0 && !r.archived[mediaKey{f.Label, toMicros(f.DecodeTime, uint64(f.Timescale))}] {
 			fromOurs++
 		}
 	}
-	exported := map[string]bool{}
-	var unwritten []string
+	type track struct{ broadcast, name string }
+	exported := map[track]bool{}
+	var unwritten []track
 	for _, g := range r.groups {
 		if start, ok := r.starts[groupKey{g.Broadcast, g.Track, g.Group}]; ok {
 			if _, ok := r.written[mediaKey{g.Broadcast, start}]; ok {
-				exported[g.Track] = true
+				exported[track{g.Broadcast, g.Track}] = true
 			} else {
-				unwritten = append(unwritten, g.Track)
+				unwritten = append(unwritten, track{g.Broadcast, g.Track})
 			}
 		}
 	}
-	for _, track := range unwritten {
-		if exported[track] {
+	for _, t := range unwritten {
+		if exported[t] {
 			fromRef++
 		}
 	}

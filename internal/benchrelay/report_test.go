@@ -145,3 +145,17 @@ func TestReportNeedsBothSubscribers(t *testing.T) {
 		t.Fatalf("err = %v, want a parse error naming the line", err)
 	}
 }
+
+// The reference exports a subset of the broadcasts: ours' groups of the others
+// are not counted as media it never wrote.
+func TestMissingOnlyExportedBroadcasts(t *testing.T) {
+	g := func(b string, seq uint64) durableGroup { return durableGroup{Broadcast: b, Track: "v", Group: seq} }
+	r := &run{
+		groups:  []durableGroup{g("b", 1), g("b", 2), g("c", 1)},
+		starts:  map[groupKey]uint64{{"b", "v", 1}: 1e6, {"b", "v", 2}: 2e6, {"c", "v", 1}: 1e6},
+		written: map[mediaKey]int64{{"b", 1e6}: 5},
+	}
+	if _, fromRef := r.missing(); fromRef != 1 {
+		t.Errorf("fromRef = %d, want 1 (b's group 2, not c's)", fromRef)
+	}
+}
