@@ -23,7 +23,8 @@
 # edge" where the replay loops, hence a clip longer than warm-up plus window.
 #
 # Per N (fresh relay, fresh store): warm-up, CPU and RSS snapshots of every
-# process around the window (internal/benchrelay snap), then `benchrelay report`
+# process around the window (internal/benchrelay snap: CPU, RSS, drops on its UDP
+# sockets), then `benchrelay report`
 # over the archiver's debug log (group durable: receive-to-durable latency), its
 # manifests (gap records, sequence holes) and the reference's fragments; after
 # the window, `cas verify`, and the storage baseline over the objects this step
@@ -240,7 +241,7 @@ row() {
 		"\(f(.durable_p50_ms)) / \(f(.durable_p99_ms)) / \(f(.durable_max_ms)) | " +
 		"\(f(.ours_cpu_ms_per_mbit)) / \(f(.ref_cpu_ms_per_mbit)) | " +
 		"\(f(.baseline.mb / .baseline.wall_s)) MB/s, \(f(.baseline.cpu_s * 1000 / .baseline.mb)) ms/MB vs ours \(f(.cpu_percent.ours * 10 / .mb_per_s)) | " +
-		"\(f(.machine_cpu_percent)) (\(f(.machine_cpu_percent - (.cpu_percent | map(.) | add)))) | \(.udp_rcvbuf_errors) | \(.loadavg_start) → \(.loadavg_end) |"'
+		"\(f(.machine_cpu_percent)) (\(f(.machine_cpu_percent - (.cpu_percent | map(.) | add)))) | \(.udp_rcvbuf_errors) (\(.udp_drops.relay // 0) / \(.udp_drops.ours // 0) / \(.udp_drops.publishers // 0)) | \(.loadavg_start) → \(.loadavg_end) |"'
 }
 
 echo "load: clip ${clip} s, ${clip_groups} media groups; sweeping N from $start to $max_n (window ${window} s, warm-up ${warmup} s)" >&2
@@ -252,7 +253,7 @@ echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 echo "Each broadcast: \`ec-node replay --loop --speed 1\` of a ${clip} s ${size} clip (H.264 ${bitrate}bit/s, 1 s GOPs, AAC 128k; $clip_groups media groups)." \
 	"One \`ec-node archive-auto --mode inprocess\` archives all; $refs of them also go to \`moq export fmp4\`. Window ${window} s after ${warmup} s."
 echo
-echo "| N | groups/s | MB/s | lost | archiver CPU % | relay CPU % | publishers CPU % | RSS MB archiver / relay / publisher | last byte → durable ms p50 / p99 / max | CPU ms per Mbit ours / moq export | baseline b3sum+cp+fsync | machine CPU % (not ours) | UDP receive-buffer drops | load avg |"
+echo "| N | groups/s | MB/s | lost | archiver CPU % | relay CPU % | publishers CPU % | RSS MB archiver / relay / publisher | last byte → durable ms p50 / p99 / max | CPU ms per Mbit ours / moq export | baseline b3sum+cp+fsync | machine CPU % (not ours) | UDP receive-buffer drops (relay / archiver / publishers) | load avg |"
 echo "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"
 n=$start
 while :; do

@@ -93,6 +93,7 @@ type run struct {
 	otherRoles map[string]float64
 	procs      map[string]int   // processes per role
 	rssKB      map[string]int64 // resident memory per role at the window's end
+	udpDrops   map[string]int64 // datagrams dropped on each role's sockets in the window
 }
 
 func loadRun(dir string) (*run, error) {
@@ -105,7 +106,7 @@ func loadRun(dir string) (*run, error) {
 	}
 	r := &run{t0: snaps[0], t1: snaps[len(snaps)-1], starts: map[groupKey]uint64{}, written: map[mediaKey]int64{},
 		archived: map[mediaKey]bool{}, gaps: map[string]int{}, otherRoles: map[string]float64{},
-		procs: map[string]int{}, rssKB: map[string]int64{}}
+		procs: map[string]int{}, rssKB: map[string]int64{}, udpDrops: map[string]int64{}}
 	if r.t1.UnixUs <= r.t0.UnixUs {
 		return nil, errors.New("snapshots do not advance")
 	}
@@ -175,16 +176,18 @@ func loadRun(dir string) (*run, error) {
 	return r, nil
 }
 
-// cpu sums each role's CPU seconds between the first and last snapshot.
+// cpu sums each role's CPU seconds and UDP drops between the first and last
+// snapshot, and its resident memory at the last.
 func (r *run) cpu() {
-	before := map[int]float64{}
+	before := map[int]procTime{}
 	for _, p := range r.t0.Procs {
-		before[p.PID] = p.CPUs
+		before[p.PID] = p
 	}
 	for _, p := range r.t1.Procs {
-		d := p.CPUs - before[p.PID]
+		d := p.CPUs - before[p.PID].CPUs
 		r.procs[p.Role]++
 		r.rssKB[p.Role] += p.RSSKB
+		r.udpDrops[p.Role] += p.UDPDrops - before[p.PID].UDPDrops
 		switch p.Role {
 		case "ours":
 			r.ourCPU += d
@@ -364,6 +367,7 @@ type summary struct {
 	Holes            int                `json:"holes"`               // sequence numbers missing between a track's groups durable in the window, catalog.json aside
 	MachinePercent   float64            `json:"machine_cpu_percent"` // every process on the machine, of one core
 	UDPRcvbufErrors  int64              `json:"udp_rcvbuf_errors"`   // datagrams dropped in the window, machine-wide
+	UDPDrops         map[string]int64   `json:"udp_drops"`           // of those, on each role's sockets
 	CPUPercent       map[string]float64 `json:"cpu_percent"`         // per role, of one core
 	Procs            map[string]int     `json:"procs"`
 	RSSMB            map[string]float64 `json:"rss_mb"`         // per role, summed, at the window's end
@@ -382,7 +386,7 @@ func (r *run) summary() summary {
 	s := summary{WindowS: secs, LoadAvgStart: r.t0.LoadAvg, LoadAvgEnd: r.t1.LoadAvg, Groups: ours.groups,
 		MachinePercent: (r.t1.BusyS - r.t0.BusyS) / secs * 100, UDPRcvbufErrors: r.t1.UDPRcvbufErrors - r.t0.UDPRcvbufErrors, GroupsPerS: float64(ours.groups) / secs, MBPerS: float64(ours.bytes) / secs / 1e6, Gaps: r.gaps,
 		CPUPercent: map[string]float64{"ours": r.ourCPU / secs * 100, "ref": r.refCPU / secs * 100},
-		Procs:      r.procs, RSSMB: map[string]float64{}, OursCPUMsPerMbit: ours.cpuMsPerMbit(),
+		Procs:      r.procs, RSSMB: map[string]float64{}, UDPDrops: r.udpDrops, OursCPUMsPerMbit: ours.cpuMsPerMbit(),
 		RefMbitPerS: ref.mbit() / secs, RefCPUMsPerMbit: ref.cpuMsPerMbit()}
 	for role, cpu := range r.otherRoles {
 		s.CPUPercent[role] = cpu / secs * 100

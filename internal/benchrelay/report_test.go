@@ -37,8 +37,8 @@ func writeFile(t *testing.T, path, text string) {
 func TestReport(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "snapshots.jsonl"),
-		`{"unix_us":10000000,"loadavg":"1 1 1","busy_s":100,"udp_rcvbuf_errors":7,"procs":[{"role":"ours","pid":1,"cpu_s":1},{"role":"ref","pid":2,"cpu_s":2},{"role":"relay","pid":3,"cpu_s":0}]}
-{"unix_us":20000000,"loadavg":"2 2 2","busy_s":115,"udp_rcvbuf_errors":10,"procs":[{"role":"ours","pid":1,"cpu_s":1.5},{"role":"ref","pid":2,"cpu_s":3},{"role":"relay","pid":3,"cpu_s":0.25,"rss_kb":2048}]}
+		`{"unix_us":10000000,"loadavg":"1 1 1","busy_s":100,"udp_rcvbuf_errors":7,"procs":[{"role":"ours","pid":1,"cpu_s":1},{"role":"ref","pid":2,"cpu_s":2},{"role":"relay","pid":3,"cpu_s":0,"udp_drops":4}]}
+{"unix_us":20000000,"loadavg":"2 2 2","busy_s":115,"udp_rcvbuf_errors":10,"procs":[{"role":"ours","pid":1,"cpu_s":1.5},{"role":"ref","pid":2,"cpu_s":3},{"role":"relay","pid":3,"cpu_s":0.25,"rss_kb":2048,"udp_drops":6}]}
 `)
 	writeFile(t, filepath.Join(dir, "ours", "b", "archiver.log"),
 		`{"msg":"connected","broadcast":"b"}
@@ -113,7 +113,7 @@ func TestReport(t *testing.T) {
 	// record in it, CPU and memory per role.
 	sum := r.summary()
 	if sum.Broadcasts != 1 || sum.Groups != 4 || sum.GroupsPerS != 0.4 || sum.Holes != 0 || len(sum.Gaps) != 2 || sum.Gaps["reset"] != 1 || sum.Gaps["catalog skipped"] != 1 ||
-		sum.CPUPercent["relay"] != 2.5 || sum.MachinePercent != 150 || sum.UDPRcvbufErrors != 3 || sum.CPUPercent["ours"] != 5 || sum.RSSMB["relay"] != 2 || sum.DurableP50Ms != 30 || sum.DiffP50Ms != -10 {
+		sum.CPUPercent["relay"] != 2.5 || sum.MachinePercent != 150 || sum.UDPRcvbufErrors != 3 || sum.UDPDrops["relay"] != 2 || sum.CPUPercent["ours"] != 5 || sum.RSSMB["relay"] != 2 || sum.DurableP50Ms != 30 || sum.DiffP50Ms != -10 {
 		t.Errorf("summary = %+v", sum)
 	}
 }

@@ -33,10 +33,19 @@ type procTime struct {
 	PID   int     `json:"pid"`
 	CPUs  float64 `json:"cpu_s"`  // user + system
 	RSSKB int64   `json:"rss_kb"` // VmRSS
+	// UDPDrops counts datagrams dropped so far on the process's UDP sockets
+	// because their receive buffer was full (/proc/net/udp "drops").
+	UDPDrops int64 `json:"udp_drops"`
 }
 
 func snapMain(args []string) error {
 	s := snapshot{UnixUs: time.Now().UnixMicro()}
+	drops := map[string]int64{} // socket inode → drops
+	for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		if b, err := os.ReadFile(table); err == nil {
+			udpSocketDrops(b, drops)
+		}
+	}
 	for _, a := range args {
 		role, p, ok := strings.Cut(a, "=")
 		pid, err := strconv.Atoi(p)
@@ -59,7 +68,7 @@ func snapMain(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s pid %d: %w", role, pid, err)
 		}
-		s.Procs = append(s.Procs, procTime{Role: role, PID: pid, CPUs: cpu, RSSKB: rss})
+		s.Procs = append(s.Procs, procTime{Role: role, PID: pid, CPUs: cpu, RSSKB: rss, UDPDrops: procUDPDrops(pid, drops)})
 	}
 	if stat, err := os.ReadFile("/proc/stat"); err == nil {
 		s.BusyS, _ = busySeconds(stat)
@@ -151,4 +160,33 @@ func udpRcvbufErrors(snmp []byte) (int64, error) {
 		break
 	}
 	return 0, fmt.Errorf("snmp has no Udp RcvbufErrors")
+}
+
+// udpSocketDrops adds each socket's drops, by inode, from the contents of
+// /proc/net/udp or udp6 (after the header line: inode is field 10, drops 13).
+func udpSocketDrops(table []byte, drops map[string]int64) {
+	lines := strings.Split(string(table), "\n")
+	for _, line := range lines[min(1, len(lines)):] {
+		f := strings.Fields(line)
+		if len(f) < 13 {
+			continue
+		}
+		if n, err := strconv.ParseInt(f[12], 10, 64); err == nil {
+			drops[f[9]] += n
+		}
+	}
+}
+
+// procUDPDrops sums the drops of the UDP sockets process pid holds open; a
+// process whose descriptors cannot be read counts 0.
+func procUDPDrops(pid int, drops map[string]int64) int64 {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	var n int64
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			n += drops[strings.TrimSuffix(inode, "]")]
+		}
+	}
+	return n
 }

@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"net"
+	"os"
+	"testing"
+)
 
 func TestCPUSeconds(t *testing.T) {
 	for _, tc := range []struct {
@@ -79,5 +83,38 @@ func TestUDPRcvbufErrors(t *testing.T) {
 				t.Fatalf("udpRcvbufErrors = %v, %v; want %v, ok %v", got, err, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+func TestUDPSocketDrops(t *testing.T) {
+	table := "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n" +
+		" 3868: 0100007F:80E0 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 631589 2 0000000031fcf437 0\n" +
+		" 9611: 0100007F:D74F 00000000:0000 07 00000000:00001200 00:00000000 00000000     0        0 633446 2 0000000095f10084 17\n" +
+		" short line\n"
+	drops := map[string]int64{"633446": 3}
+	udpSocketDrops([]byte(table), drops)
+	if len(drops) != 2 || drops["631589"] != 0 || drops["633446"] != 20 {
+		t.Fatalf("drops = %v, want 631589:0 and 633446:3+17", drops)
+	}
+}
+
+// The test process's own UDP socket is found through its descriptors.
+func TestProcUDPDrops(t *testing.T) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	inodes := map[string]int64{}
+	for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		if b, err := os.ReadFile(table); err == nil {
+			udpSocketDrops(b, inodes)
+		}
+	}
+	for inode := range inodes {
+		inodes[inode] = 1
+	}
+	if got := procUDPDrops(os.Getpid(), inodes); got < 1 {
+		t.Fatalf("procUDPDrops = %d with every socket counting 1, want at least 1 (our socket)", got)
 	}
 }
