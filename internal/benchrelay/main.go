@@ -1,13 +1,15 @@
-// Command benchrelay is the measuring half of scripts/bench-relay.sh, which
-// starts the processes; this program only observes them:
+// Command benchrelay is the measuring half of scripts/bench-relay.sh and
+// scripts/load.sh, which start the processes; this program only observes them:
 //
 //	benchrelay watch -label NAME <fmp4 >events.jsonl
 //	    reads the fMP4 stream `moq export fmp4` writes and logs, per fragment,
 //	    when its last byte arrived, its track, decode time and size;
 //	benchrelay snap role=PID... >>snapshots.jsonl
-//	    records the CPU time of each process (/proc/PID/stat) and the load average;
-//	benchrelay report -dir DIR
-//	    turns a run's snapshots, archiver logs, manifests and events into figures.
+//	    records the CPU time and RSS of each process (/proc/PID/stat, status),
+//	    the machine's busy CPU time (/proc/stat) and the load average;
+//	benchrelay report [-json] -dir DIR
+//	    turns a run's snapshots, archiver logs, manifests and events into
+//	    tables, or (-json) into one summary object, a row of a load sweep.
 package main
 
 import (

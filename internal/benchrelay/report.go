@@ -65,12 +65,16 @@ type mediaKey struct {
 func reportMain(args []string) error {
 	fset := flag.NewFlagSet("report", flag.ContinueOnError)
 	dir := fset.String("dir", "", "run directory")
+	asJSON := fset.Bool("json", false, "print one JSON object of summary figures (a row of scripts/load.sh) instead of tables")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
 	r, err := loadRun(*dir)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(r.summary())
 	}
 	r.write(os.Stdout)
 	return nil
@@ -83,10 +87,13 @@ type run struct {
 	fragments  []fragment         // written by the reference in the window
 	written    map[mediaKey]int64 // every reference fragment: when written
 	archived   map[mediaKey]bool  // every group ours archived
-	gaps       map[string]int     // gap records written in the window, by reason
+	gaps       map[string]int     // gap records written in the window, by reason ("catalog <reason>" on catalog.json)
 	ourCPU     float64
 	refCPU     float64
 	otherRoles map[string]float64
+	procs      map[string]int   // processes per role
+	rssKB      map[string]int64 // resident memory per role at the window's end
+	udpDrops   map[string]int64 // datagrams dropped on each role's sockets in the window
 }
 
 func loadRun(dir string) (*run, error) {
@@ -98,7 +105,8 @@ func loadRun(dir string) (*run, error) {
 		return nil, fmt.Errorf("%s: want two snapshots, have %d", dir, len(snaps))
 	}
 	r := &run{t0: snaps[0], t1: snaps[len(snaps)-1], starts: map[groupKey]uint64{}, written: map[mediaKey]int64{},
-		archived: map[mediaKey]bool{}, gaps: map[string]int{}, otherRoles: map[string]float64{}}
+		archived: map[mediaKey]bool{}, gaps: map[string]int{}, otherRoles: map[string]float64{},
+		procs: map[string]int{}, rssKB: map[string]int64{}, udpDrops: map[string]int64{}}
 	if r.t1.UnixUs <= r.t0.UnixUs {
 		return nil, errors.New("snapshots do not advance")
 	}
@@ -127,7 +135,13 @@ func loadRun(dir string) (*run, error) {
 			for _, e := range entries {
 				switch {
 				case e.Kind == "gap" && in(e.ReceivedMs*1e3):
-					r.gaps[e.Reason]++
+					// Superseded catalog groups are skipped by design of a
+					// live-edge subscription; keep them apart from media loss.
+					if e.Track == "catalog.json" {
+						r.gaps["catalog "+e.Reason]++
+					} else {
+						r.gaps[e.Reason]++
+					}
 				case e.Kind == "group" && e.Timescale > 0 && len(e.Timestamps) > 0:
 					start := toMicros(e.Timestamps[0], e.Timescale)
 					r.starts[groupKey{e.Broadcast, e.Track, e.Group}] = start
@@ -162,14 +176,18 @@ func loadRun(dir string) (*run, error) {
 	return r, nil
 }
 
-// cpu sums each role's CPU seconds between the first and last snapshot.
+// cpu sums each role's CPU seconds and UDP drops between the first and last
+// snapshot, and its resident memory at the last.
 func (r *run) cpu() {
-	before := map[int]float64{}
+	before := map[int]procTime{}
 	for _, p := range r.t0.Procs {
-		before[p.PID] = p.CPUs
+		before[p.PID] = p
 	}
 	for _, p := range r.t1.Procs {
-		d := p.CPUs - before[p.PID]
+		d := p.CPUs - before[p.PID].CPUs
+		r.procs[p.Role]++
+		r.rssKB[p.Role] += p.RSSKB
+		r.udpDrops[p.Role] += p.UDPDrops - before[p.PID].UDPDrops
 		switch p.Role {
 		case "ours":
 			r.ourCPU += d
@@ -232,26 +250,28 @@ func (r *run) sameGroups() (oursDurable, refWritten, diff []float64) {
 
 // missing counts, within the window, the reference's fragments whose media
 // ours never archived and ours' groups the reference never wrote, the latter
-// only on tracks the reference exports at all (not catalog or timeline tracks).
+// only on tracks of broadcasts the reference exports at all (not catalog or
+// timeline tracks, nor broadcasts it was not given).
 func (r *run) missing() (fromOurs, fromRef int) {
 	for _, f := range r.fragments {
 		if f.Timescale > 0 && !r.archived[mediaKey{f.Label, toMicros(f.DecodeTime, uint64(f.Timescale))}] {
 			fromOurs++
 		}
 	}
-	exported := map[string]bool{}
-	var unwritten []string
+	type track struct{ broadcast, name string }
+	exported := map[track]bool{}
+	var unwritten []track
 	for _, g := range r.groups {
 		if start, ok := r.starts[groupKey{g.Broadcast, g.Track, g.Group}]; ok {
 			if _, ok := r.written[mediaKey{g.Broadcast, start}]; ok {
-				exported[g.Track] = true
+				exported[track{g.Broadcast, g.Track}] = true
 			} else {
-				unwritten = append(unwritten, g.Track)
+				unwritten = append(unwritten, track{g.Broadcast, g.Track})
 			}
 		}
 	}
-	for _, track := range unwritten {
-		if exported[track] {
+	for _, t := range unwritten {
+		if exported[t] {
 			fromRef++
 		}
 	}
@@ -332,6 +352,72 @@ func (r *run) write(w io.Writer) {
 	} {
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f |\n", l.name, percentile(l.v, 50), percentile(l.v, 99), percentile(l.v, 100))
 	}
+}
+
+// summary is one run's figures, for a sweep over many runs.
+type summary struct {
+	WindowS          float64            `json:"window_s"`
+	LoadAvgStart     string             `json:"loadavg_start"`
+	LoadAvgEnd       string             `json:"loadavg_end"`
+	Broadcasts       int                `json:"broadcasts"` // with a group durable in the window
+	Groups           int64              `json:"groups"`
+	GroupsPerS       float64            `json:"groups_per_s"`
+	MBPerS           float64            `json:"mb_per_s"`
+	Gaps             map[string]int     `json:"gaps"`                // gap records in the window, by reason ("catalog <reason>" on catalog.json)
+	Holes            int                `json:"holes"`               // sequence numbers missing between a track's groups durable in the window, catalog.json aside
+	MachinePercent   float64            `json:"machine_cpu_percent"` // every process on the machine, of one core
+	UDPRcvbufErrors  int64              `json:"udp_rcvbuf_errors"`   // datagrams dropped in the window, machine-wide
+	UDPDrops         map[string]int64   `json:"udp_drops"`           // of those, on each role's sockets
+	CPUPercent       map[string]float64 `json:"cpu_percent"`         // per role, of one core
+	Procs            map[string]int     `json:"procs"`
+	RSSMB            map[string]float64 `json:"rss_mb"`         // per role, summed, at the window's end
+	DurableP50Ms     float64            `json:"durable_p50_ms"` // ours: group's last byte read → durable
+	DurableP99Ms     float64            `json:"durable_p99_ms"`
+	DurableMaxMs     float64            `json:"durable_max_ms"`
+	OursCPUMsPerMbit float64            `json:"ours_cpu_ms_per_mbit"`
+	RefMbitPerS      float64            `json:"ref_mbit_per_s"`
+	RefCPUMsPerMbit  float64            `json:"ref_cpu_ms_per_mbit"`
+	DiffP50Ms        float64            `json:"durable_minus_ref_written_p50_ms"` // the same groups at both
+}
+
+func (r *run) summary() summary {
+	secs := float64(r.t1.UnixUs-r.t0.UnixUs) / 1e6
+	ours, ref := r.sides()
+	s := summary{WindowS: secs, LoadAvgStart: r.t0.LoadAvg, LoadAvgEnd: r.t1.LoadAvg, Groups: ours.groups,
+		MachinePercent: (r.t1.BusyS - r.t0.BusyS) / secs * 100, UDPRcvbufErrors: r.t1.UDPRcvbufErrors - r.t0.UDPRcvbufErrors, GroupsPerS: float64(ours.groups) / secs, MBPerS: float64(ours.bytes) / secs / 1e6, Gaps: r.gaps,
+		CPUPercent: map[string]float64{"ours": r.ourCPU / secs * 100, "ref": r.refCPU / secs * 100},
+		Procs:      r.procs, RSSMB: map[string]float64{}, UDPDrops: r.udpDrops, OursCPUMsPerMbit: ours.cpuMsPerMbit(),
+		RefMbitPerS: ref.mbit() / secs, RefCPUMsPerMbit: ref.cpuMsPerMbit()}
+	for role, cpu := range r.otherRoles {
+		s.CPUPercent[role] = cpu / secs * 100
+	}
+	for role, kb := range r.rssKB {
+		s.RSSMB[role] = float64(kb) / 1024
+	}
+	seqs := map[[2]string][]uint64{}
+	var latency []float64
+	for _, g := range r.groups {
+		if g.Track != "catalog.json" {
+			k := [2]string{g.Broadcast, g.Track}
+			seqs[k] = append(seqs[k], g.Group)
+		}
+		latency = append(latency, ms(g.DurableUs-g.LastByteUs))
+	}
+	broadcasts := map[string]bool{}
+	for k, v := range seqs {
+		broadcasts[k[0]] = true
+		slices.Sort(v)
+		for i := 1; i < len(v); i++ {
+			if v[i] > v[i-1]+1 {
+				s.Holes += int(v[i] - v[i-1] - 1)
+			}
+		}
+	}
+	s.Broadcasts = len(broadcasts)
+	s.DurableP50Ms, s.DurableP99Ms, s.DurableMaxMs = percentile(latency, 50), percentile(latency, 99), percentile(latency, 100)
+	_, _, diff := r.sameGroups()
+	s.DiffP50Ms = percentile(diff, 50)
+	return s
 }
 
 func ms(us int64) float64 { return float64(us) / 1e3 }

@@ -37,8 +37,8 @@ func writeFile(t *testing.T, path, text string) {
 func TestReport(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "snapshots.jsonl"),
-		`{"unix_us":10000000,"loadavg":"1 1 1","procs":[{"role":"ours","pid":1,"cpu_s":1},{"role":"ref","pid":2,"cpu_s":2},{"role":"relay","pid":3,"cpu_s":0}]}
-{"unix_us":20000000,"loadavg":"2 2 2","procs":[{"role":"ours","pid":1,"cpu_s":1.5},{"role":"ref","pid":2,"cpu_s":3},{"role":"relay","pid":3,"cpu_s":0.25}]}
+		`{"unix_us":10000000,"loadavg":"1 1 1","busy_s":100,"udp_rcvbuf_errors":7,"procs":[{"role":"ours","pid":1,"cpu_s":1},{"role":"ref","pid":2,"cpu_s":2},{"role":"relay","pid":3,"cpu_s":0,"udp_drops":4}]}
+{"unix_us":20000000,"loadavg":"2 2 2","busy_s":115,"udp_rcvbuf_errors":10,"procs":[{"role":"ours","pid":1,"cpu_s":1.5},{"role":"ref","pid":2,"cpu_s":3},{"role":"relay","pid":3,"cpu_s":0.25,"rss_kb":2048,"udp_drops":6}]}
 `)
 	writeFile(t, filepath.Join(dir, "ours", "b", "archiver.log"),
 		`{"msg":"connected","broadcast":"b"}
@@ -59,6 +59,9 @@ func TestReport(t *testing.T) {
 		`{"kind":"gap","broadcast":"b","track":"a","first":0,"last":1,"reason":"skipped","received_unix_ms":9000}
 {"kind":"gap","broadcast":"b","track":"a","first":3,"last":3,"reason":"reset","received_unix_ms":15000}
 {"kind":"group","broadcast":"b","track":"a","group":2,"timescale":48000,"timestamps":[48000]}
+`)
+	writeFile(t, filepath.Join(dir, "ours", "b", "manifests", "b", "catalog.json.jsonl"),
+		`{"kind":"gap","broadcast":"b","track":"catalog.json","first":4,"last":4,"reason":"skipped","received_unix_ms":12000}
 `)
 	writeFile(t, filepath.Join(dir, "ref", "b", "events.jsonl"),
 		`{"label":"b","written_unix_us":10020000,"track_id":1,"timescale":15360,"decode_time":15360,"bytes":1000100}
@@ -101,10 +104,31 @@ func TestReport(t *testing.T) {
 	}
 	var out bytes.Buffer
 	r.write(&out)
-	for _, want := range []string{"Window 10.0 s", "| a | 1 | 1030.0 / 1030.0 | 30.0 / 30.0 / 30.0 |", "relay 0.25 s (2.5 %)", "(2 matched", "gap records [1 reset]"} {
+	for _, want := range []string{"Window 10.0 s", "| a | 1 | 1030.0 / 1030.0 | 30.0 / 30.0 / 30.0 |", "relay 0.25 s (2.5 %)", "(2 matched", "gap records [1 catalog skipped, 1 reset]"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+	// summary: of the 4 groups durable in the window (a run of 10 s), the gap
+	// record in it, CPU and memory per role.
+	sum := r.summary()
+	if sum.Broadcasts != 1 || sum.Groups != 4 || sum.GroupsPerS != 0.4 || sum.Holes != 0 || len(sum.Gaps) != 2 || sum.Gaps["reset"] != 1 || sum.Gaps["catalog skipped"] != 1 ||
+		sum.CPUPercent["relay"] != 2.5 || sum.MachinePercent != 150 || sum.UDPRcvbufErrors != 3 || sum.UDPDrops["relay"] != 2 || sum.CPUPercent["ours"] != 5 || sum.RSSMB["relay"] != 2 || sum.DurableP50Ms != 30 || sum.DiffP50Ms != -10 {
+		t.Errorf("summary = %+v", sum)
+	}
+}
+
+// Sequence numbers missing between a track's durable groups count as holes,
+// per track and broadcast.
+func TestSummaryHoles(t *testing.T) {
+	g := func(b, track string, seq uint64) durableGroup {
+		return durableGroup{Broadcast: b, Track: track, Group: seq, Bytes: 1, LastByteUs: 1, DurableUs: 2}
+	}
+	r := &run{t0: snapshot{UnixUs: 0}, t1: snapshot{UnixUs: 1e6},
+		groups: []durableGroup{g("b", "v", 7), g("b", "v", 4), g("b", "v", 5), g("b", "a", 9), g("c", "v", 1), g("c", "v", 3), g("b", "a", 10),
+			g("b", "catalog.json", 1), g("b", "catalog.json", 5)}}
+	if sum := r.summary(); sum.Holes != 2 || sum.Broadcasts != 2 || sum.Groups != 9 {
+		t.Errorf("summary = %+v; want 2 holes (b/v 6, c/v 2; catalog.json's are gap records), 2 broadcasts, 9 groups", sum)
 	}
 }
 
@@ -119,5 +143,19 @@ func TestReportNeedsBothSubscribers(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "ref", "b", "events.jsonl"), "")
 	if _, err := loadRun(dir); err == nil || !strings.Contains(err.Error(), "archiver.log:1") {
 		t.Fatalf("err = %v, want a parse error naming the line", err)
+	}
+}
+
+// The reference exports a subset of the broadcasts: ours' groups of the others
+// are not counted as media it never wrote.
+func TestMissingOnlyExportedBroadcasts(t *testing.T) {
+	g := func(b string, seq uint64) durableGroup { return durableGroup{Broadcast: b, Track: "v", Group: seq} }
+	r := &run{
+		groups:  []durableGroup{g("b", 1), g("b", 2), g("c", 1)},
+		starts:  map[groupKey]uint64{{"b", "v", 1}: 1e6, {"b", "v", 2}: 2e6, {"c", "v", 1}: 1e6},
+		written: map[mediaKey]int64{{"b", 1e6}: 5},
+	}
+	if _, fromRef := r.missing(); fromRef != 1 {
+		t.Errorf("fromRef = %d, want 1 (b's group 2, not c's)", fromRef)
 	}
 }
