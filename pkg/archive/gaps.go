@@ -29,7 +29,8 @@ const (
 // It sees each group when its stream opens (opened); a group that opens but is
 // not stored is reported by its handler as a gap of its own. The tracker
 // covers the groups that never opened: jumps within a subscription ("skipped")
-// and the groups that passed while no subscription was active ("disconnected").
+// and the groups that passed while no subscription was active ("disconnected",
+// which the caller first tries to back-fill from the relay's cache).
 type gapTracker struct {
 	known    bool   // high is meaningful
 	high     uint64 // highest sequence opened, or resumed from the manifest
@@ -63,11 +64,15 @@ func (t *gapTracker) opened(seq uint64) []seqRange {
 		t.high = seq
 		return []seqRange{gap}
 	case fresh && seq+reorderWindow < t.high:
-		// The publisher started again from a lower sequence: a new epoch, not a gap.
+		// The publisher started again from a lower sequence: a new epoch, whose
+		// groups before seq passed while no subscription was active.
 		t.restarts++
 		t.high = seq
 		clear(t.missing)
-		return nil
+		if seq == 0 {
+			return nil
+		}
+		return []seqRange{{0, seq - 1, record.GapDisconnected}}
 	case seq > t.high:
 		var gaps []seqRange
 		if seq-t.high-1 > maxMissing {

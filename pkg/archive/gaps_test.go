@@ -41,6 +41,9 @@ func TestGapTracker(t *testing.T) {
 		}},
 		{"resume from manifest", 41, []step{{subscribe: true, open: 45, want: []seqRange{{42, 44, dis}}}}},
 		{"publisher restart starts a new epoch", 900, []step{{subscribe: true, open: 0}, {open: 1}, {open: 3}, {end: true, open: -1, want: []seqRange{{2, 2, skip}}}}},
+		{"new epoch joined late misses its first groups", 13, []step{
+			{subscribe: true, open: 5, want: []seqRange{{0, 4, dis}}}, {open: 6}, {end: true, open: -1},
+		}},
 		{"huge jump declared at once", -1, []step{
 			{subscribe: true, open: 0}, {open: 1000, want: []seqRange{{1, 999, skip}}},
 		}},

@@ -233,6 +233,17 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 		ts.w.mu.Lock()
 		missed := gaps.opened(g.Sequence())
 		ts.w.mu.Unlock()
+		missed = slices.DeleteFunc(missed, func(r seqRange) bool {
+			if r.reason != record.GapDisconnected {
+				return false
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ts.backfill(ctx, name, r, fail)
+			}()
+			return true
+		})
 		if err := ts.recordGaps(ctx, name, missed); err != nil {
 			g.Close()
 			endErr = err

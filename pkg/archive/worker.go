@@ -21,6 +21,9 @@ const (
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxGroupBytes = 64 << 20
 	DefaultStallTimeout  = 30 * time.Second
+	// DefaultBackfillMaxAge is moq-relay's default --cache-duration, and the max
+	// age hang publishes media tracks with.
+	DefaultBackfillMaxAge = 30 * time.Second
 	// groupsInFlight bounds the groups of one track received at once.
 	groupsInFlight = 8
 	// statusInterval is how often the status file is rewritten.
@@ -125,6 +128,9 @@ func (cfg *Config) check() error {
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
+	}
+	if cfg.BackfillMaxAge == 0 {
+		cfg.BackfillMaxAge = DefaultBackfillMaxAge
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -10,6 +10,7 @@ package moq
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Session is one subscriber connection to a relay.
@@ -28,6 +29,23 @@ type Session interface {
 	Err() error
 	// Close ends the session gracefully.
 	Close() error
+}
+
+// Backfiller is implemented by sessions that can subscribe to past groups the
+// relay still caches. The archiver uses it, when the session offers it, to take
+// the groups it missed while disconnected instead of recording them as gaps.
+type Backfiller interface {
+	// SubscribeRange subscribes to the groups First..Last (inclusive) of a
+	// track, as far as the relay still holds them; groups older than MaxAge are
+	// not asked for. The subscription ends with io.EOF after Last; groups the
+	// relay no longer has never arrive.
+	SubscribeRange(ctx context.Context, broadcast, track string, r Range) (Subscription, error)
+}
+
+// Range is a span of past groups of a track.
+type Range struct {
+	First, Last uint64
+	MaxAge      time.Duration
 }
 
 // Announcement reports a broadcast appearing (Active) or going away.

@@ -56,6 +56,29 @@ type subscription struct {
 
 // Subscribe implements Session.
 func (s *session) Subscribe(ctx context.Context, broadcast, track string) (Subscription, error) {
+	return s.subscribe(ctx, wire.Subscribe{Broadcast: broadcast, Track: track})
+}
+
+// SubscribeRange implements Backfiller. Every version carries a start and an
+// end group; from lite-06 the start is a floor and MaxAge is what reaches back
+// into the cache, so both are sent. A floor of group 0 is no floor on lite-06,
+// which is what a range from 0 means anyway.
+func (s *session) SubscribeRange(ctx context.Context, broadcast, track string, r Range) (Subscription, error) {
+	if r.Last < r.First || r.MaxAge <= 0 {
+		return nil, fmt.Errorf("moq: subscribe %q: invalid range %d..%d (max age %s)", broadcast+"/"+track, r.First, r.Last, r.MaxAge)
+	}
+	return s.subscribe(ctx, wire.Subscribe{
+		Broadcast:    broadcast,
+		Track:        track,
+		MaxLatencyMs: uint64(r.MaxAge.Milliseconds()),
+		Start:        wire.OptionalGroup{Seq: r.First, Set: true},
+		End:          wire.OptionalGroup{Seq: r.Last, Set: true},
+	})
+}
+
+// subscribe sends m (its ID assigned here) and returns the subscription.
+func (s *session) subscribe(ctx context.Context, m wire.Subscribe) (Subscription, error) {
+	broadcast, track := m.Broadcast, m.Track
 	name := broadcast + "/" + track
 	if !utf8.ValidString(broadcast) || !utf8.ValidString(track) || len(track) > wire.MaxStringLength {
 		return nil, fmt.Errorf("moq: subscribe %q: invalid broadcast or track name", name)
@@ -73,8 +96,9 @@ func (s *session) Subscribe(ctx context.Context, broadcast, track string) (Subsc
 	id := s.nextID
 	s.nextID++
 	s.mu.Unlock()
+	m.ID = id
 	b := wire.AppendStreamType(nil, wire.StreamSubscribe)
-	b, err := wire.Subscribe{ID: id, Broadcast: broadcast, Track: track}.Append(b, s.version)
+	b, err := m.Append(b, s.version)
 	if err != nil {
 		return nil, fmt.Errorf("moq: subscribe %q: %w", name, err)
 	}

@@ -1,0 +1,120 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/moq"
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// backfillIdle ends a back-fill that received no group for that long: the relay
+// serves cached groups at once, and may send nothing at all for a range it no
+// longer holds.
+var backfillIdle = 3 * time.Second
+
+// maxBackfill bounds the groups one back-fill asks for and tracks; the older
+// part of a longer absence is recorded as a gap at once.
+const maxBackfill = 4096
+
+// backfill takes the groups of r, missed while no subscription was active, from
+// the relay's cache, and records as gaps those the relay no longer has. A
+// session without moq.Backfiller, or a disabled back-fill, records r at once.
+// It blocks until the back-fill ends; fail receives store failures.
+func (ts *trackSet) backfill(ctx context.Context, track string, r seqRange, fail func(error)) {
+	bf, ok := ts.sess.(moq.Backfiller)
+	if !ok || ts.w.cfg.BackfillMaxAge < 0 {
+		if err := ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{r}); err != nil {
+			fail(err)
+		}
+		return
+	}
+	if r.last-r.first >= maxBackfill {
+		older := seqRange{r.first, r.last - maxBackfill, record.GapDisconnected}
+		if err := ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{older}); err != nil {
+			fail(err)
+			return
+		}
+		r.first = older.last + 1
+	}
+	got, err := ts.takeRange(ctx, bf, track, r, fail)
+	reason := record.GapExpired
+	if ctx.Err() != nil || (err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errBackfillIdle)) {
+		reason = record.GapDisconnected
+	}
+	lost := missingRanges(r, got, reason)
+	ts.w.log.Info("back-filled missed groups from the relay's cache", "track", track,
+		"first", r.first, "last", r.last, "received", len(got), "lost", lost, "end", err)
+	if err := ts.recordGaps(context.WithoutCancel(ctx), track, lost); err != nil {
+		fail(err)
+	}
+}
+
+var errBackfillIdle = errors.New("back-fill idle")
+
+// takeRange subscribes to r and archives the groups that arrive, returning the
+// sequences that opened and why the subscription ended.
+func (ts *trackSet) takeRange(ctx context.Context, bf moq.Backfiller, track string, r seqRange, fail func(error)) (map[uint64]bool, error) {
+	got := map[uint64]bool{}
+	sub, err := bf.SubscribeRange(ctx, ts.w.cfg.Broadcast, track, moq.Range{First: r.first, Last: r.last, MaxAge: ts.w.cfg.BackfillMaxAge})
+	if err != nil {
+		return got, err
+	}
+	defer sub.Close()
+	var (
+		wg       sync.WaitGroup
+		inFlight = make(chan struct{}, groupsInFlight)
+	)
+	defer wg.Wait()
+	for {
+		idle, cancel := context.WithTimeoutCause(ctx, backfillIdle, errBackfillIdle)
+		g, err := sub.NextGroup(idle)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				err = errBackfillIdle
+			}
+			return got, err
+		}
+		seq := g.Sequence()
+		if seq < r.first || seq > r.last || got[seq] {
+			g.Close() // not asked for, or already taken: the live subscription has it
+			continue
+		}
+		got[seq] = true
+		select {
+		case inFlight <- struct{}{}:
+		case <-ctx.Done():
+			g.Close()
+			return got, ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-inFlight; wg.Done() }()
+			// Old catalogs are archived but must not steer the live track set.
+			if err := ts.group(ctx, track, g, nil); err != nil {
+				fail(err)
+			}
+		}()
+	}
+}
+
+// missingRanges returns the sequences of r not in got, merged into ranges.
+func missingRanges(r seqRange, got map[uint64]bool, reason string) []seqRange {
+	var lost []seqRange
+	for s := r.first; ; s++ {
+		if !got[s] {
+			if n := len(lost); n > 0 && lost[n-1].last+1 == s {
+				lost[n-1].last = s
+			} else {
+				lost = append(lost, seqRange{s, s, reason})
+			}
+		}
+		if s == r.last {
+			return lost
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package archive
+
+import (
+	"context"
+	"io"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/every-channel/ec-node/pkg/moq"
+	"github.com/every-channel/ec-node/pkg/record"
+)
+
+// cachingRelay is a fakeRelay whose sessions also serve past groups from a
+// cache (moq.Backfiller), as moq-relay does within its --cache-duration.
+type cachingRelay struct {
+	*fakeRelay
+	cmu    sync.Mutex
+	cache  map[string][]fakeGroup // by track
+	ranges []moq.Range            // every SubscribeRange asked for
+}
+
+func newCachingRelay(tracks ...string) *cachingRelay {
+	return &cachingRelay{fakeRelay: newFakeRelay(tracks...), cache: map[string][]fakeGroup{}}
+}
+
+func (r *cachingRelay) dial(ctx context.Context, url string, opts moq.DialOptions) (moq.Session, error) {
+	s, err := r.fakeRelay.dial(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &cachingSession{fakeSession: s.(*fakeSession), relay: r}, nil
+}
+
+func (r *cachingRelay) setCache(track string, seqs ...uint64) {
+	r.cmu.Lock()
+	defer r.cmu.Unlock()
+	r.cache[track] = nil
+	for _, seq := range seqs {
+		r.cache[track] = append(r.cache[track], fakeGroup{seq: seq, frames: [][]byte{{byte(seq)}}})
+	}
+}
+
+type cachingSession struct {
+	*fakeSession
+	relay *cachingRelay
+}
+
+// SubscribeRange serves the cached groups within r, then ends.
+func (s *cachingSession) SubscribeRange(ctx context.Context, broadcast, track string, r moq.Range) (moq.Subscription, error) {
+	s.relay.cmu.Lock()
+	defer s.relay.cmu.Unlock()
+	s.relay.ranges = append(s.relay.ranges, r)
+	ch := make(chan fakeGroup, len(s.relay.cache[track]))
+	for _, g := range s.relay.cache[track] {
+		if g.seq >= r.First && g.seq <= r.Last {
+			ch <- g
+		}
+	}
+	close(ch)
+	return &cachedSubscription{groups: ch}, nil
+}
+
+type cachedSubscription struct{ groups chan fakeGroup }
+
+func (sub *cachedSubscription) NextGroup(ctx context.Context) (moq.Group, error) {
+	select {
+	case g, ok := <-sub.groups:
+		if !ok {
+			return nil, io.EOF
+		}
+		return &fakeGroupStream{g: g}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (sub *cachedSubscription) Close() error { return nil }
+
+func (r *cachingRelay) live(track string, seqs ...uint64) {
+	for _, seq := range seqs {
+		r.tracks[track] <- fakeGroup{seq: seq, frames: [][]byte{{byte(seq)}}}
+	}
+}
+
+// runCaching runs Follow against relay with resume (if not nil) answering
+// LastGroup, until want records were written.
+func runCaching(t *testing.T, relay *cachingRelay, resume func(string, string) (uint64, bool, error), want int, then func([]record.Header)) []string {
+	t.Helper()
+	old := dialSession
+	dialSession = relay.dial
+	t.Cleanup(func() { dialSession = old })
+	var out syncBuffer
+	sink := NewRecordSink(&out)
+	sink.Resume = resume
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg := Config{RelayURL: "https://relay.test/anon", Broadcast: "bbb", Tracks: []string{"video0.m4s"}}
+	cfg.MinBackoff, cfg.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	go func() { done <- Follow(ctx, cfg, sink) }()
+	waitRecords(t, &out, want, then)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	return summary(out.records(t))
+}
+
+func waitRecords(t *testing.T, out *syncBuffer, want int, then func([]record.Header)) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		hs := out.records(t)
+		if then != nil {
+			then(hs)
+		}
+		if len(hs) >= want {
+			return
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("timed out; records so far: %q", summary(hs))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func lastGroup(seq uint64) func(string, string) (uint64, bool, error) {
+	return func(string, string) (uint64, bool, error) { return seq, true, nil }
+}
+
+func TestBackfill(t *testing.T) {
+	const v = "video0.m4s"
+	t.Run("reconnect takes the cached groups; evicted ones are expired gaps", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.live(v, 10, 11, 12)
+		relay.setCache(v, 14, 15) // 13 was evicted
+		dropped := false
+		got := runCaching(t, relay, nil, 7, func(hs []record.Header) {
+			if len(hs) == 3 && !dropped {
+				dropped = true
+				relay.drop()
+				relay.live(v, 16, 17)
+			}
+		})
+		want := []string{v + ":10", v + ":11", v + ":12", v + ":gap:13-13:expired", v + ":14", v + ":15", v + ":16", v + ":17"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("records = %q\nwant      %q", got, want)
+		}
+	})
+	t.Run("restart resumes after the manifest's last group", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.setCache(v, 12, 13, 14, 15)
+		relay.live(v, 16)
+		got := runCaching(t, relay, lastGroup(12), 4, nil)
+		want := []string{v + ":13", v + ":14", v + ":15", v + ":16"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("records = %q\nwant      %q", got, want)
+		}
+		if want := []moq.Range{{First: 13, Last: 15, MaxAge: DefaultBackfillMaxAge}}; !reflect.DeepEqual(relay.ranges, want) {
+			t.Errorf("ranges asked = %+v, want %+v", relay.ranges, want)
+		}
+	})
+	t.Run("restarted publisher, restarted archiver: its new groups are taken from 0", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.setCache(v, 0, 1, 2) // the publisher's new sequence
+		relay.live(v, 3)
+		got := runCaching(t, relay, lastGroup(13), 4, nil) // the manifest holds 1..13
+		want := []string{v + ":0", v + ":1", v + ":2", v + ":3"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("records = %q\nwant      %q", got, want)
+		}
+	})
+	t.Run("restarted publisher, archiver stayed up", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.live(v, 12, 13)
+		dropped := false
+		got := runCaching(t, relay, nil, 5, func(hs []record.Header) {
+			if len(hs) == 2 && !dropped {
+				dropped = true
+				relay.setCache(v, 0, 1)
+				relay.drop()
+				relay.live(v, 2)
+			}
+		})
+		want := []string{v + ":0", v + ":1", v + ":2", v + ":12", v + ":13"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("records = %q\nwant      %q", got, want)
+		}
+	})
+	t.Run("a track never archived starts at the latest group", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.setCache(v, 3, 4)
+		relay.live(v, 5)
+		got := runCaching(t, relay, nil, 1, nil)
+		if want := []string{v + ":5"}; !reflect.DeepEqual(got, want) || len(relay.ranges) != 0 {
+			t.Errorf("records = %q (back-fills %+v), want %q and none", got, relay.ranges, want)
+		}
+	})
+}
+
+func TestMissingRanges(t *testing.T) {
+	got := missingRanges(seqRange{first: 3, last: 9}, map[uint64]bool{5: true, 8: true}, record.GapExpired)
+	want := []seqRange{{3, 4, record.GapExpired}, {6, 7, record.GapExpired}, {9, 9, record.GapExpired}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("missingRanges = %v, want %v", got, want)
+	}
+}
