@@ -45,6 +45,9 @@ type TLSOptions struct {
 	RootCAs *x509.CertPool
 }
 
+// idleTimeout ends a session from which nothing was received for that long.
+const idleTimeout = 2 * time.Second
+
 // handshakeTimeout bounds the QUIC+WebTransport handshake when ctx has no deadline.
 const handshakeTimeout = 15 * time.Second
 
@@ -82,11 +85,16 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 		return nil, err
 	}
 	qconf := &quic.Config{
-		// A subscriber only receives, so without its own pings it would notice a
-		// dead relay only at the idle timeout. Pings every second also reach a relay
-		// restarted on the same port, whose stateless reset ends the session at once.
-		KeepAlivePeriod: time.Second,
-		MaxIdleTimeout:  5 * time.Second,
+		// A relay restarted on the same port does not know the old connection, and
+		// its stateless reset cannot be authenticated, so a dead relay is noticed
+		// only at the idle timeout: that bounds how soon we reconnect. Received
+		// media keeps the connection alive; when none flows, a subscriber only
+		// receives, so it pings, four times per idle timeout, for the lossy path:
+		// QUIC retransmits an unacknowledged ping, and losing every one of them and
+		// their retransmissions for 2 s takes a far worse path than 5 % loss.
+		// The trade-off is documented in RELIABILITY.md ("Dead-relay detection").
+		KeepAlivePeriod: idleTimeout / 4,
+		MaxIdleTimeout:  idleTimeout,
 		// One uni stream per in-flight group: leave room for many tracks.
 		MaxIncomingUniStreams: 1024,
 		MaxIncomingStreams:    64,
