@@ -26,7 +26,7 @@ const maxBackfill = 4096
 // It blocks until the back-fill ends; fail receives store failures.
 func (ts *trackSet) backfill(ctx context.Context, track string, r seqRange, fail func(error)) {
 	bf, ok := ts.sess.(moq.Backfiller)
-	if !ok || ts.w.cfg.BackfillMaxAge < 0 {
+	if !ok || ts.w.cfg.BackfillMaxAge <= 0 {
 		if err := ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{r}); err != nil {
 			fail(err)
 		}
@@ -54,6 +54,44 @@ func (ts *trackSet) backfill(ctx context.Context, track string, r seqRange, fail
 }
 
 var errBackfillIdle = errors.New("back-fill idle")
+
+// canBackfill reports whether missed groups are asked for from the relay's cache.
+func (ts *trackSet) canBackfill() bool {
+	_, ok := ts.sess.(moq.Backfiller)
+	return ok && ts.w.cfg.BackfillMaxAge > 0
+}
+
+// lostInFlight accounts for a group whose stream broke because the session or
+// the subscription ended: it is owed to the next subscription's back-fill, or a
+// gap at once when there will be none.
+func (ts *trackSet) lostInFlight(ctx context.Context, track string, seq uint64) error {
+	if !ts.canBackfill() {
+		return ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{{seq, seq, record.GapDisconnected}})
+	}
+	ts.w.mu.Lock()
+	ts.w.owed[track] = append(ts.w.owed[track], seq)
+	ts.w.mu.Unlock()
+	return nil
+}
+
+// takeOwed returns, as ranges to back-fill, the groups of track lost in flight
+// that lie below first, the first group of a new subscription; the others
+// (a publisher that restarted its sequence) become gaps.
+func (ts *trackSet) takeOwed(ctx context.Context, track string, first uint64) ([]seqRange, error) {
+	ts.w.mu.Lock()
+	seqs := ts.w.owed[track]
+	delete(ts.w.owed, track)
+	ts.w.mu.Unlock()
+	var take, lost []seqRange
+	for _, seq := range seqs {
+		if seq < first {
+			take = append(take, seqRange{seq, seq, record.GapDisconnected})
+		} else {
+			lost = append(lost, seqRange{seq, seq, record.GapDisconnected})
+		}
+	}
+	return take, ts.recordGaps(context.WithoutCancel(ctx), track, lost)
+}
 
 // takeRange subscribes to r and archives the groups that arrive, returning the
 // sequences that opened and why the subscription ended.
@@ -117,4 +155,20 @@ func missingRanges(r seqRange, got map[uint64]bool, reason string) []seqRange {
 			return lost
 		}
 	}
+}
+
+// payOwed records the groups lost in flight that no subscription will
+// back-fill any more, when the worker stops.
+func (w *worker) payOwed() error {
+	w.mu.Lock()
+	owed := w.owed
+	w.owed = map[string][]uint64{}
+	w.mu.Unlock()
+	var errs []error
+	for track, seqs := range owed {
+		for _, seq := range seqs {
+			errs = append(errs, w.recordGaps(context.Background(), track, []seqRange{{seq, seq, record.GapDisconnected}}))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -189,6 +189,35 @@ func TestBackfill(t *testing.T) {
 			t.Errorf("records = %q\nwant      %q", got, want)
 		}
 	})
+	t.Run("a group lost in flight is taken again after the reconnect", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.live(v, 10)
+		relay.tracks[v] <- fakeGroup{seq: 11, frames: [][]byte{{11}}, broken: true}
+		relay.setCache(v, 11, 12)
+		dropped := false
+		got := runCaching(t, relay, nil, 4, func(hs []record.Header) {
+			if len(hs) == 1 && !dropped {
+				time.Sleep(20 * time.Millisecond) // group 11 breaks meanwhile
+				dropped = true
+				relay.drop()
+				relay.live(v, 13)
+			}
+		})
+		want := []string{v + ":10", v + ":11", v + ":12", v + ":13"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("records = %q\nwant      %q", got, want)
+		}
+	})
+	t.Run("a group lost in flight is a gap when the worker stops", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.live(v, 10)
+		relay.tracks[v] <- fakeGroup{seq: 11, frames: [][]byte{{11}}, broken: true}
+		got := runCaching(t, relay, nil, 1, func([]record.Header) { time.Sleep(20 * time.Millisecond) })
+		want := []string{v + ":10", v + ":gap:11-11:disconnected"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("records = %q\nwant      %q", got, want)
+		}
+	})
 	t.Run("a track never archived starts at the latest group", func(t *testing.T) {
 		relay := newCachingRelay(v)
 		relay.setCache(v, 3, 4)

@@ -223,7 +223,7 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	gaps.subscribed()
 	ts.w.mu.Unlock()
 	var endErr error
-	for {
+	for first := true; ; first = false {
 		g, err := sub.NextGroup(ctx)
 		if err != nil {
 			endErr = err
@@ -233,6 +233,16 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 		ts.w.mu.Lock()
 		missed := gaps.opened(g.Sequence())
 		ts.w.mu.Unlock()
+		if first {
+			owed, err := ts.takeOwed(ctx, name, g.Sequence())
+			if err != nil {
+				g.Close()
+				endErr = err
+				break
+			}
+			missed = append(missed, owed...)
+		}
+		// What passed while no subscription was active may still be cached.
 		missed = slices.DeleteFunc(missed, func(r seqRange) bool {
 			if r.reason != record.GapDisconnected {
 				return false

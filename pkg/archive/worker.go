@@ -76,7 +76,7 @@ func Follow(ctx context.Context, cfg Config, sink Sink) error {
 		err := w.session(ctx)
 		if ctx.Err() != nil {
 			w.status.setState("stopped", nil)
-			return nil
+			return w.payOwed()
 		}
 		if errors.Is(err, ErrConfig) {
 			w.status.setState("stopped", err)
@@ -97,7 +97,7 @@ func Follow(ctx context.Context, cfg Config, sink Sink) error {
 		select {
 		case <-ctx.Done():
 			w.status.setState("stopped", nil)
-			return nil
+			return w.payOwed()
 		case <-time.After(delay):
 		}
 	}
@@ -147,6 +147,7 @@ type worker struct {
 
 	mu       sync.Mutex
 	trackers map[string]*gapTracker // by track
+	owed     map[string][]uint64    // by track: groups lost in flight when a session ended, to back-fill
 }
 
 func newWorker(cfg Config, sink Sink) *worker {
@@ -157,6 +158,7 @@ func newWorker(cfg Config, sink Sink) *worker {
 		log:      log,
 		status:   newStatusTracker(cfg.Broadcast, moq.RedactURL(cfg.RelayURL), os.Getpid()),
 		trackers: map[string]*gapTracker{},
+		owed:     map[string][]uint64{},
 	}
 }
 

@@ -45,9 +45,6 @@ type TLSOptions struct {
 	RootCAs *x509.CertPool
 }
 
-// idleTimeout ends a session from which nothing was received for that long.
-const idleTimeout = 2 * time.Second
-
 // handshakeTimeout bounds the QUIC+WebTransport handshake when ctx has no deadline.
 const handshakeTimeout = 15 * time.Second
 
@@ -85,16 +82,15 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 		return nil, err
 	}
 	qconf := &quic.Config{
-		// A relay restarted on the same port does not know the old connection, and
-		// its stateless reset cannot be authenticated, so a dead relay is noticed
-		// only at the idle timeout: that bounds how soon we reconnect. Received
-		// media keeps the connection alive; when none flows, a subscriber only
-		// receives, so it pings, four times per idle timeout, for the lossy path:
-		// QUIC retransmits an unacknowledged ping, and losing every one of them and
-		// their retransmissions for 2 s takes a far worse path than 5 % loss.
-		// The trade-off is documented in RELIABILITY.md ("Dead-relay detection").
-		KeepAlivePeriod: idleTimeout / 4,
-		MaxIdleTimeout:  idleTimeout,
+		// Pings every 500 ms make the relay answer (ACK) while no media flows, so
+		// that silence means a dead path or relay (see watchLiveness).
+		KeepAlivePeriod: silentAfter / 4,
+		// The QUIC idle timeout is negotiated down to the smaller of both sides
+		// (moq-relay: 10 s), and it is also how long the relay keeps our
+		// subscriptions, and so keeps pulling their groups into its cache, after
+		// we vanish (a crash, a blackout). It is kept long for that; we notice a
+		// dead relay sooner ourselves, at silentAfter.
+		MaxIdleTimeout: 30 * time.Second,
 		// One uni stream per in-flight group: leave room for many tracks.
 		MaxIncomingUniStreams: 1024,
 		MaxIncomingStreams:    64,
@@ -115,6 +111,7 @@ func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error)
 		return nil, fmt.Errorf("moq: relay %s picked none of %v (got %q)", safeURL, names, picked)
 	}
 	s := newSession(wt, version, log.With("relay", safeURL, "version", version.String()))
+	s.goSafe(func() { watchLiveness(s.ctx, wt.PacketsReceived, silentAfter, s.end) })
 	if err := s.sendSetup(ctx); err != nil {
 		s.Close()
 		return nil, err
