@@ -55,6 +55,56 @@ func (ts *trackSet) backfill(ctx context.Context, track string, r seqRange, fail
 
 var errBackfillIdle = errors.New("back-fill idle")
 
+// recentWait bounds how long a subscription from the relay's cache waits for
+// the relay to say which group it starts with.
+var recentWait = 5 * time.Second
+
+// subscribe subscribes to a track. A track archived before is asked for from
+// the relay's cache when the session can (moq.Backfiller.SubscribeRecent): the
+// groups missed meanwhile arrive first, from start. Otherwise, or when that
+// fails, the subscription starts at the latest group (recent is false), and the
+// groups missed are back-filled by range once the first one shows where it
+// joined. moq-relay keeps a track's groups only while someone subscribes to
+// it, so asking for the past must be the track's first subscription: a range
+// asked for beside a live subscription reaches only what the relay pulled.
+func (ts *trackSet) subscribe(ctx context.Context, track string, gaps *gapTracker) (sub moq.Subscription, start uint64, recent bool, err error) {
+	ts.w.mu.Lock()
+	known := gaps.known
+	ts.w.mu.Unlock()
+	bf, ok := ts.sess.(moq.Backfiller)
+	if known && ok && ts.w.cfg.BackfillMaxAge > 0 {
+		wait, cancel := context.WithTimeout(ctx, recentWait)
+		sub, start, err = bf.SubscribeRecent(wait, ts.w.cfg.Broadcast, track, ts.w.cfg.BackfillMaxAge)
+		cancel()
+		switch {
+		case err == nil:
+			return sub, start, true, nil
+		case errors.Is(err, moq.ErrNotFound) || ctx.Err() != nil:
+			return nil, 0, false, err
+		case !errors.Is(err, errors.ErrUnsupported):
+			ts.w.log.Warn("subscribing from the relay's cache failed; subscribing at the latest group", "track", track, "err", err)
+		}
+	}
+	sub, err = ts.sess.Subscribe(ctx, ts.w.cfg.Broadcast, track)
+	return sub, 0, false, err
+}
+
+// dropOwed forgets the groups of track lost in flight that a subscription from
+// the relay's cache serves again (from start on); the older ones are gaps.
+func (ts *trackSet) dropOwed(track string, start uint64) []seqRange {
+	ts.w.mu.Lock()
+	seqs := ts.w.owed[track]
+	delete(ts.w.owed, track)
+	ts.w.mu.Unlock()
+	var lost []seqRange
+	for _, seq := range seqs {
+		if seq < start {
+			lost = append(lost, seqRange{seq, seq, record.GapExpired})
+		}
+	}
+	return lost
+}
+
 // canBackfill reports whether missed groups are asked for from the relay's cache.
 func (ts *trackSet) canBackfill() bool {
 	_, ok := ts.sess.(moq.Backfiller)

@@ -2,6 +2,8 @@ package archive
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"sync"
@@ -17,8 +19,10 @@ import (
 type cachingRelay struct {
 	*fakeRelay
 	cmu    sync.Mutex
-	cache  map[string][]fakeGroup // by track
-	ranges []moq.Range            // every SubscribeRange asked for
+	cache   map[string][]fakeGroup // by track
+	ranges  []moq.Range            // every SubscribeRange asked for
+	recent  bool                   // SubscribeRecent is supported (lite-06)
+	recents int                    // SubscribeRecent calls
 }
 
 func newCachingRelay(tracks ...string) *cachingRelay {
@@ -62,12 +66,45 @@ func (s *cachingSession) SubscribeRange(ctx context.Context, broadcast, track st
 	return &cachedSubscription{groups: ch}, nil
 }
 
-type cachedSubscription struct{ groups chan fakeGroup }
+// SubscribeRecent serves the whole cache, then the live groups, like
+// moq-relay on lite-06; with recent off it is unsupported, like earlier
+// versions.
+func (s *cachingSession) SubscribeRecent(ctx context.Context, broadcast, track string, maxAge time.Duration) (moq.Subscription, uint64, error) {
+	s.relay.cmu.Lock()
+	defer s.relay.cmu.Unlock()
+	if !s.relay.recent {
+		return nil, 0, errors.ErrUnsupported
+	}
+	cached := s.relay.cache[track]
+	if len(cached) == 0 {
+		return nil, 0, errors.New("fake: recent subscription with nothing cached")
+	}
+	s.relay.recents++
+	ch := make(chan fakeGroup, len(cached))
+	for _, g := range cached {
+		ch <- g
+	}
+	close(ch)
+	live, err := s.Subscribe(ctx, broadcast, track)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &cachedSubscription{groups: ch, then: live}, cached[0].seq, nil
+}
+
+// cachedSubscription serves groups, then ends, or goes on with then.
+type cachedSubscription struct {
+	groups chan fakeGroup
+	then   moq.Subscription
+}
 
 func (sub *cachedSubscription) NextGroup(ctx context.Context) (moq.Group, error) {
 	select {
 	case g, ok := <-sub.groups:
 		if !ok {
+			if sub.then != nil {
+				return sub.then.NextGroup(ctx)
+			}
 			return nil, io.EOF
 		}
 		return &fakeGroupStream{g: g}, nil
@@ -130,8 +167,22 @@ func lastGroup(seq uint64) func(string, string) (uint64, bool, error) {
 	return func(string, string) (uint64, bool, error) { return seq, true, nil }
 }
 
+// TestBackfill runs each case against a relay that serves a subscription from
+// its cache (moq-lite-06: SubscribeRecent) and one that only serves ranges
+// beside the live subscription (earlier versions).
 func TestBackfill(t *testing.T) {
+	for _, recent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("recent=%v", recent), func(t *testing.T) { testBackfill(t, recent) })
+	}
+}
+
+func testBackfill(t *testing.T, recent bool) {
 	const v = "video0.m4s"
+	newCachingRelay := func(tracks ...string) *cachingRelay {
+		r := newCachingRelay(tracks...)
+		r.recent = recent
+		return r
+	}
 	t.Run("reconnect takes the cached groups; evicted ones are expired gaps", func(t *testing.T) {
 		relay := newCachingRelay(v)
 		relay.live(v, 10, 11, 12)
@@ -153,6 +204,15 @@ func TestBackfill(t *testing.T) {
 		relay := newCachingRelay(v)
 		relay.setCache(v, 12, 13, 14, 15)
 		relay.live(v, 16)
+		if recent {
+			// The cache is served whole: group 12 again, which the manifest drops.
+			got := runCaching(t, relay, lastGroup(12), 5, nil)
+			want := []string{v + ":12", v + ":13", v + ":14", v + ":15", v + ":16"}
+			if !reflect.DeepEqual(got, want) || relay.recents != 1 || len(relay.ranges) != 0 {
+				t.Errorf("records = %q (recent subscriptions %d, ranges %+v)\nwant      %q, 1, none", got, relay.recents, relay.ranges, want)
+			}
+			return
+		}
 		got := runCaching(t, relay, lastGroup(12), 4, nil)
 		want := []string{v + ":13", v + ":14", v + ":15", v + ":16"}
 		if !reflect.DeepEqual(got, want) {
@@ -223,8 +283,8 @@ func TestBackfill(t *testing.T) {
 		relay.setCache(v, 3, 4)
 		relay.live(v, 5)
 		got := runCaching(t, relay, nil, 1, nil)
-		if want := []string{v + ":5"}; !reflect.DeepEqual(got, want) || len(relay.ranges) != 0 {
-			t.Errorf("records = %q (back-fills %+v), want %q and none", got, relay.ranges, want)
+		if want := []string{v + ":5"}; !reflect.DeepEqual(got, want) || len(relay.ranges) != 0 || relay.recents != 0 {
+			t.Errorf("records = %q (back-fills %+v, %d from the cache), want %q and none", got, relay.ranges, relay.recents, want)
 		}
 	})
 }

@@ -51,6 +51,32 @@ func (t *gapTracker) resume(seq uint64) {
 // subscribed marks the start of a new subscription.
 func (t *gapTracker) subscribed() { t.fresh = true }
 
+// resumeAt starts a subscription that the relay serves from group start, the
+// oldest it still holds within the back-fill age. The groups between the
+// resume point and start are gone from its cache. A start far below the resume
+// point is an overlap with groups archived already (the manifest drops them as
+// duplicates) or a publisher that restarted its sequence: either way the
+// sequence goes on from start, and nothing is a gap.
+func (t *gapTracker) resumeAt(start uint64) []seqRange {
+	t.fresh = false
+	switch {
+	case !t.known:
+		return nil
+	case start > t.high+1:
+		gap := seqRange{t.high + 1, start - 1, record.GapExpired}
+		t.high = start - 1
+		return []seqRange{gap}
+	case start+reorderWindow < t.high:
+		clear(t.missing)
+		if start == 0 {
+			t.known = false // the next group seeds the sequence
+		} else {
+			t.high = start - 1
+		}
+	}
+	return nil
+}
+
 // opened records that group seq arrived and returns the ranges now known missing.
 func (t *gapTracker) opened(seq uint64) []seqRange {
 	fresh := t.fresh

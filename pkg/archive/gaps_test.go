@@ -72,3 +72,35 @@ func TestGapTracker(t *testing.T) {
 		})
 	}
 }
+
+func TestGapTrackerResumeAt(t *testing.T) {
+	tests := []struct {
+		name        string
+		high, start uint64
+		want        []seqRange
+		next        uint64 // the group after start, which must be no gap
+	}{
+		{"the cache starts after the resume point", 10, 14, []seqRange{{11, 13, record.GapExpired}}, 15},
+		{"the cache starts right after it", 10, 11, nil, 12},
+		{"overlap with archived groups", 40, 12, nil, 13},
+		{"a restarted publisher from 0", 40, 0, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newGapTracker()
+			tr.resume(tt.high)
+			tr.subscribed()
+			if got := tr.resumeAt(tt.start); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("resumeAt(%d) = %v, want %v", tt.start, got, tt.want)
+			}
+			for _, seq := range []uint64{tt.start, tt.next} {
+				if got := tr.opened(seq); got != nil {
+					t.Errorf("opened(%d) = %v, want no gap", seq, got)
+				}
+			}
+			if got := tr.ended(); got != nil {
+				t.Errorf("ended() = %v, want no gap", got)
+			}
+		})
+	}
+}

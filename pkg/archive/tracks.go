@@ -201,12 +201,12 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	if err != nil {
 		return fmt.Errorf("%w: %w", errStore, err)
 	}
-	sub, err := ts.sess.Subscribe(ctx, ts.w.cfg.Broadcast, name)
+	sub, start, recent, err := ts.subscribe(ctx, name, gaps)
 	if err != nil {
 		return err
 	}
 	defer sub.Close()
-	ts.w.log.Debug("subscribed", "track", name)
+	ts.w.log.Debug("subscribed", "track", name, "from_cache", recent, "start", start)
 
 	var (
 		wg       sync.WaitGroup
@@ -221,9 +221,19 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	fail := func(err error) { errOnce.Do(func() { firstErr = err }); stopTrack() }
 	ts.w.mu.Lock()
 	gaps.subscribed()
+	var expired []seqRange
+	if recent {
+		expired = gaps.resumeAt(start)
+	}
 	ts.w.mu.Unlock()
+	if recent {
+		expired = append(expired, ts.dropOwed(name, start)...)
+	}
+	if err := ts.recordGaps(ctx, name, expired); err != nil {
+		return err
+	}
 	var endErr error
-	for first := true; ; first = false {
+	for first := !recent; ; first = false {
 		g, err := sub.NextGroup(ctx)
 		if err != nil {
 			endErr = err

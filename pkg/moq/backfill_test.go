@@ -13,7 +13,8 @@ import (
 
 // TestSubscribeRangeOnTheWire checks, on every version, that a back-fill names
 // its first and last group and its max age in SUBSCRIBE, and that the relay's
-// FIN after the range ends it with io.EOF.
+// FIN after the range ends it with io.EOF; and that a subscription from the
+// relay's cache, lite-06 only, names no floor and returns SUBSCRIBE_START's group.
 func TestSubscribeRangeOnTheWire(t *testing.T) {
 	for _, v := range allVersions {
 		t.Run(v, func(t *testing.T) {
@@ -44,10 +45,12 @@ func TestSubscribeRangeOnTheWire(t *testing.T) {
 							return
 						}
 						got <- m
-						if !p.Version.HasTrackStream() {
-							b, _ := wire.SubscribeResponse{Kind: wire.ResponseOK}.Append(nil, p.Version)
-							_, _ = c.Stream.Write(b)
+						resp := wire.SubscribeResponse{Kind: wire.ResponseOK}
+						if p.Version.HasTrackStream() {
+							resp = wire.SubscribeResponse{Kind: wire.ResponseStart, Group: 42}
 						}
+						b, _ := resp.Append(nil, p.Version)
+						_, _ = c.Stream.Write(b)
 						_ = c.Stream.Close() // the range is over: nothing cached
 					}
 				}
@@ -72,6 +75,23 @@ func TestSubscribeRangeOnTheWire(t *testing.T) {
 			}
 			if _, err := sub.NextGroup(ctx); !errors.Is(err, io.EOF) {
 				t.Errorf("NextGroup after the relay ended the range: %v, want io.EOF", err)
+			}
+
+			recent, start, err := bf.SubscribeRecent(ctx, "bbb", "video0.m4s", 30*time.Second)
+			if v != "moq-lite-06" {
+				if !errors.Is(err, errors.ErrUnsupported) {
+					t.Errorf("SubscribeRecent on %s: %v, want ErrUnsupported", v, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer recent.Close()
+			m = <-got
+			if m.Start.Set || m.End.Set || m.MaxLatencyMs != 30000 || start != 42 {
+				t.Errorf("SUBSCRIBE start %+v end %+v max latency %d ms, started at %d; want no floor, no end, 30000, SUBSCRIBE_START's 42",
+					m.Start, m.End, m.MaxLatencyMs, start)
 			}
 		})
 	}

@@ -40,6 +40,12 @@ type Backfiller interface {
 	// not asked for. The subscription ends with io.EOF after Last; groups the
 	// relay no longer has never arrive.
 	SubscribeRange(ctx context.Context, broadcast, track string, r Range) (Subscription, error)
+	// SubscribeRecent subscribes to a track starting with the oldest group the
+	// relay holds that is at most maxAge old, then live, and returns the group
+	// the relay starts with (moq-lite-06: no floor, so it never waits for a
+	// sequence the publisher has not reached). Sessions that cannot ask for it
+	// return an error satisfying errors.Is(err, errors.ErrUnsupported).
+	SubscribeRecent(ctx context.Context, broadcast, track string, maxAge time.Duration) (Subscription, uint64, error)
 }
 
 // Range is a span of past groups of a track.
