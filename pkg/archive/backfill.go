@@ -55,6 +55,11 @@ func (ts *trackSet) backfill(ctx context.Context, track string, r seqRange, fail
 
 var errBackfillIdle = errors.New("back-fill idle")
 
+// catchUpHold is how long after a subscription from the relay's cache the
+// reorder window is suspended: the cached groups come at once, on parallel
+// streams, in any order.
+var catchUpHold = 10 * time.Second
+
 // recentWait bounds how long a subscription from the relay's cache waits for
 // the relay to say which group it starts with.
 var recentWait = 5 * time.Second

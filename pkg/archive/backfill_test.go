@@ -18,7 +18,7 @@ import (
 // cache (moq.Backfiller), as moq-relay does within its --cache-duration.
 type cachingRelay struct {
 	*fakeRelay
-	cmu    sync.Mutex
+	cmu     sync.Mutex
 	cache   map[string][]fakeGroup // by track
 	ranges  []moq.Range            // every SubscribeRange asked for
 	recent  bool                   // SubscribeRecent is supported (lite-06)
@@ -89,7 +89,11 @@ func (s *cachingSession) SubscribeRecent(ctx context.Context, broadcast, track s
 	if err != nil {
 		return nil, 0, err
 	}
-	return &cachedSubscription{groups: ch, then: live}, cached[0].seq, nil
+	start := cached[0].seq
+	for _, g := range cached {
+		start = min(start, g.seq)
+	}
+	return &cachedSubscription{groups: ch, then: live}, start, nil
 }
 
 // cachedSubscription serves groups, then ends, or goes on with then.
@@ -220,6 +224,16 @@ func testBackfill(t *testing.T, recent bool) {
 		}
 		if want := []moq.Range{{First: 13, Last: 15, MaxAge: DefaultBackfillMaxAge}}; !reflect.DeepEqual(relay.ranges, want) {
 			t.Errorf("ranges asked = %+v, want %+v", relay.ranges, want)
+		}
+	})
+	t.Run("the cached groups arrive in any order", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.setCache(v, 19, 13, 14, 15, 16, 17, 18) // parallel streams: the newest first
+		relay.live(v, 20)
+		got := runCaching(t, relay, lastGroup(12), 8, nil)
+		want := []string{v + ":13", v + ":14", v + ":15", v + ":16", v + ":17", v + ":18", v + ":19", v + ":20"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("records = %q\nwant      %q", got, want)
 		}
 	})
 	t.Run("restarted publisher, restarted archiver: its new groups are taken from 0", func(t *testing.T) {

@@ -36,7 +36,8 @@ type gapTracker struct {
 	high     uint64 // highest sequence opened, or resumed from the manifest
 	fresh    bool   // the next opened group is the first of a new subscription
 	missing  map[uint64]struct{}
-	restarts int // times the publisher's sequence went backwards (a new epoch)
+	restarts int  // times the publisher's sequence went backwards (a new epoch)
+	holding  bool // catching up from the relay's cache: groups arrive in any order
 }
 
 func newGapTracker() *gapTracker {
@@ -59,6 +60,7 @@ func (t *gapTracker) subscribed() { t.fresh = true }
 // sequence goes on from start, and nothing is a gap.
 func (t *gapTracker) resumeAt(start uint64) []seqRange {
 	t.fresh = false
+	t.holding = true
 	switch {
 	case !t.known:
 		return nil
@@ -116,14 +118,26 @@ func (t *gapTracker) opened(seq uint64) []seqRange {
 	}
 }
 
+// release ends the catch-up that resumeAt began: the cached groups, which the
+// relay sends all at once on parallel streams, have arrived in whatever order,
+// and the reorder window applies again.
+func (t *gapTracker) release() []seqRange {
+	t.holding = false
+	return t.expire(false)
+}
+
 // ended closes a subscription: the groups still awaited will not come.
 func (t *gapTracker) ended() []seqRange {
+	t.holding = false
 	return t.expire(true)
 }
 
 // expire declares missing groups that fell out of the reorder window (or all of
 // them), merged into ranges.
 func (t *gapTracker) expire(all bool) []seqRange {
+	if t.holding && !all {
+		return nil
+	}
 	var seqs []uint64
 	for s := range t.missing {
 		if all || s+reorderWindow < t.high {

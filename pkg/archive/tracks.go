@@ -205,6 +205,7 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	if err != nil {
 		return err
 	}
+	subscribed := time.Now()
 	defer sub.Close()
 	ts.w.log.Debug("subscribed", "track", name, "from_cache", recent, "start", start)
 
@@ -233,7 +234,8 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 		return err
 	}
 	var endErr error
-	for first := !recent; ; first = false {
+	first := !recent // the first group shows what a live-edge subscription missed
+	for ; ; first = false {
 		g, err := sub.NextGroup(ctx)
 		if err != nil {
 			endErr = err
@@ -242,6 +244,10 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 		ts.lastGroup.Store(time.Now().UnixNano())
 		ts.w.mu.Lock()
 		missed := gaps.opened(g.Sequence())
+		if recent && time.Since(subscribed) > catchUpHold {
+			recent = false
+			missed = append(missed, gaps.release()...)
+		}
 		ts.w.mu.Unlock()
 		if first {
 			owed, err := ts.takeOwed(ctx, name, g.Sequence())
