@@ -53,30 +53,22 @@ func (t *gapTracker) resume(seq uint64) {
 func (t *gapTracker) subscribed() { t.fresh = true }
 
 // resumeAt starts a subscription that the relay serves from group start, the
-// oldest it still holds within the back-fill age. The groups between the
-// resume point and start are gone from its cache. A start far below the resume
-// point is an overlap with groups archived already (the manifest drops them as
-// duplicates) or a publisher that restarted its sequence: either way the
-// sequence goes on from start, and nothing is a gap.
+// oldest it still holds within the back-fill age: the groups between the
+// resume point and start are gone from its cache. A start at or below the
+// resume point is an overlap with groups archived already (they arrive again
+// and the manifest drops them as duplicates; a track whose older groups the
+// relay does not keep, like catalog.json, sends fewer) or the new sequence of a
+// restarted publisher: its groups up to the old high are taken as late ones,
+// and none of them is declared missing.
 func (t *gapTracker) resumeAt(start uint64) []seqRange {
 	t.fresh = false
 	t.holding = true
-	switch {
-	case !t.known:
+	if !t.known || start <= t.high+1 {
 		return nil
-	case start > t.high+1:
-		gap := seqRange{t.high + 1, start - 1, record.GapExpired}
-		t.high = start - 1
-		return []seqRange{gap}
-	case start+reorderWindow < t.high:
-		clear(t.missing)
-		if start == 0 {
-			t.known = false // the next group seeds the sequence
-		} else {
-			t.high = start - 1
-		}
 	}
-	return nil
+	gap := seqRange{t.high + 1, start - 1, record.GapExpired}
+	t.high = start - 1
+	return []seqRange{gap}
 }
 
 // opened records that group seq arrived and returns the ranges now known missing.
