@@ -97,7 +97,8 @@ func TestReliabilityCrashWTArchive(t *testing.T) {
 	figure(t, "crash wt-archive", "seed %d; %d SIGKILLs survived; torn tails seen after kills %d, injected %d, all repaired; stores verified clean after every kill",
 		seed, kills, torn, tornInjected)
 	figure(t, "crash wt-archive", "%s", report)
-	figure(t, "crash wt-archive", "back-fills from the relay's cache logged: %d", strings.Count(arch.logText(), "back-filled missed groups"))
+	figure(t, "crash wt-archive", "track subscriptions from the relay's cache: %d; range back-fills: %d",
+		strings.Count(arch.logText(), "subscribed from the relay's cache"), strings.Count(arch.logText(), "back-filled missed groups"))
 	if lost.exceeded > 0 {
 		t.Errorf("%d outages lost more than the groups in flight plus those that passed while down", lost.exceeded)
 	}

@@ -207,7 +207,11 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	}
 	subscribed := time.Now()
 	defer sub.Close()
-	ts.w.log.Debug("subscribed", "track", name, "from_cache", recent, "start", start)
+	if recent {
+		ts.w.log.Info("subscribed from the relay's cache", "track", name, "start", start)
+	} else {
+		ts.w.log.Debug("subscribed", "track", name)
+	}
 
 	var (
 		wg       sync.WaitGroup
