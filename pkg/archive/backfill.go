@@ -16,6 +16,18 @@ import (
 // longer holds.
 var backfillIdle = 3 * time.Second
 
+// catchUpHold is how long after a subscription from the relay's cache the
+// reorder window is suspended: the cached groups come at once, on parallel
+// streams, in any order.
+var catchUpHold = 10 * time.Second
+
+// recentWait bounds how long a subscription from the relay's cache waits for
+// the relay to say which group it starts with.
+var recentWait = 5 * time.Second
+
+// errBackfillIdle ends a back-fill after backfillIdle without a group.
+var errBackfillIdle = errors.New("back-fill idle")
+
 // maxBackfill bounds the groups one back-fill asks for and tracks; the older
 // part of a longer absence is recorded as a gap at once.
 const maxBackfill = 4096
@@ -52,17 +64,6 @@ func (ts *trackSet) backfill(ctx context.Context, track string, r seqRange, fail
 		fail(err)
 	}
 }
-
-var errBackfillIdle = errors.New("back-fill idle")
-
-// catchUpHold is how long after a subscription from the relay's cache the
-// reorder window is suspended: the cached groups come at once, on parallel
-// streams, in any order.
-var catchUpHold = 10 * time.Second
-
-// recentWait bounds how long a subscription from the relay's cache waits for
-// the relay to say which group it starts with.
-var recentWait = 5 * time.Second
 
 // subscribe subscribes to a track. A track archived before is asked for from
 // the relay's cache when the session can (moq.Backfiller.SubscribeRecent): the
