@@ -96,8 +96,9 @@ func TestReliabilityRelayRestarts(t *testing.T) {
 // TestReliabilityPacketLoss puts a UDP proxy that the test owns between
 // wt-archive and the real moq-relay (QUIC is UDP, and the certificate is pinned
 // by fingerprint, so the proxy's address is fine), then drops and delays
-// packets: random loss with delay, a blackout shorter than the QUIC idle
-// timeout (2s) and one longer but within the relay's cache. It measures the
+// packets: random loss with delay, a blackout shorter than the 2 s in which
+// the client declares a silent relay dead and one longer but within the
+// relay's cache (in soak mode also one beyond it). It measures the
 // groups archived and lost in each phase and the time to the first new group
 // after each blackout, and checks that the loss causes no reconnect, that the
 // groups missed in the blackouts are taken from the relay's cache (no gap
@@ -132,8 +133,8 @@ func TestReliabilityPacketLoss(t *testing.T) {
 	}
 	phases := []phase{
 		{"5% loss, 20ms delay", 0.05, 20 * time.Millisecond, 8 * time.Second, false, true},
-		{"blackout 1s (< idle timeout)", 1, 0, time.Second, false, true},
-		{"blackout 10s (> idle timeout, < relay cache)", 1, 0, 10 * time.Second, true, true},
+		{"blackout 1s (< 2 s liveness window)", 1, 0, time.Second, false, true},
+		{"blackout 10s (> liveness window, < relay cache)", 1, 0, 10 * time.Second, true, true},
 	}
 	if soakMode() {
 		phases = append(phases,
