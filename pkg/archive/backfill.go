@@ -1,9 +1,11 @@
 package archive
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -227,4 +229,59 @@ func (w *worker) payOwed() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reorderWait is how long a catch-up waits for a lower group before handing
+// out the ones that came above it.
+var reorderWait = 500 * time.Millisecond
+
+// orderedGroups hands out the groups of a catch-up from the relay's cache in
+// sequence order from next, until the catch-up hold ends: moq-relay sends the
+// newest group first, and the manifest, from which publisher sessions are
+// derived (a sequence far below the previous line starts a new one), wants
+// them in the order they were published. A group that does not come within
+// reorderWait is passed over.
+type orderedGroups struct {
+	moq.Subscription
+	next    uint64
+	pending []moq.Group // by sequence
+	until   time.Time
+}
+
+func (o *orderedGroups) NextGroup(ctx context.Context) (moq.Group, error) {
+	for {
+		ordering := time.Now().Before(o.until)
+		if len(o.pending) > 0 && (!ordering || o.pending[0].Sequence() <= o.next) {
+			g := o.pending[0]
+			o.pending = o.pending[1:]
+			o.next = max(o.next, g.Sequence()+1)
+			return g, nil
+		}
+		if !ordering {
+			return o.Subscription.NextGroup(ctx)
+		}
+		wait, cancel := ctx, context.CancelFunc(func() {})
+		if len(o.pending) > 0 {
+			wait, cancel = context.WithTimeout(ctx, reorderWait)
+		}
+		g, err := o.Subscription.NextGroup(wait)
+		cancel()
+		if err != nil {
+			if len(o.pending) > 0 && ctx.Err() == nil {
+				o.next = o.pending[0].Sequence() // the groups below it are not coming now
+				continue
+			}
+			return nil, err
+		}
+		i, _ := slices.BinarySearchFunc(o.pending, g.Sequence(), func(p moq.Group, seq uint64) int { return cmp.Compare(p.Sequence(), seq) })
+		o.pending = slices.Insert(o.pending, i, g)
+	}
+}
+
+func (o *orderedGroups) Close() error {
+	for _, g := range o.pending {
+		g.Close()
+	}
+	o.pending = nil
+	return o.Subscription.Close()
 }

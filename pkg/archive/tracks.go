@@ -206,6 +206,9 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 		return err
 	}
 	subscribed := time.Now()
+	if recent {
+		sub = &orderedGroups{Subscription: sub, next: start, until: subscribed.Add(catchUpHold)}
+	}
 	defer sub.Close()
 	if recent {
 		ts.w.log.Info("subscribed from the relay's cache", "track", name, "start", start)
@@ -295,6 +298,9 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 				fail(err)
 			}
 		}()
+		if recent {
+			wg.Wait() // a catch-up appends its groups in sequence order
+		}
 	}
 	wg.Wait()
 	ts.w.mu.Lock()
