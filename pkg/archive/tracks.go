@@ -292,14 +292,22 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 			break
 		}
 		wg.Add(1)
+		done := make(chan struct{})
 		go func() {
-			defer func() { <-inFlight; wg.Done() }()
+			defer func() { <-inFlight; wg.Done(); close(done) }()
 			if err := ts.group(ctx, name, g, catalogs); err != nil {
 				fail(err)
 			}
 		}()
 		if recent {
-			wg.Wait() // a catch-up appends its groups in sequence order
+			// A catch-up appends its groups in sequence order; a cached group
+			// that does not complete (its publisher stopped mid-group) must not
+			// hold the others back.
+			select {
+			case <-done:
+			case <-time.After(reorderWait):
+			case <-ctx.Done():
+			}
 		}
 	}
 	wg.Wait()
