@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -113,6 +114,14 @@ func parseFragments(payload []byte, trex *mp4.TrexBox) (out []fragment, err erro
 			return nil, fmt.Errorf("%s box at byte %d: size %d outside the %d bytes left", hdr.Name, start, hdr.Size, uint64(len(payload))-start)
 		}
 		pos += hdr.Size
+		if hdr.Name != "moof" && hdr.Name != "mdat" {
+			continue // styp, prft, emsg, ...: dropped, so not decoded either
+		}
+		if hdr.Name == "moof" {
+			if err := checkMoof(payload[start:pos]); err != nil {
+				return nil, fmt.Errorf("moof at byte %d: %w", start, err)
+			}
+		}
 		box, err := mp4.DecodeBoxSR(start, bits.NewFixedSliceReader(payload[start:pos]))
 		if err != nil {
 			return nil, fmt.Errorf("box at byte %d: %w", start, err)
@@ -146,6 +155,116 @@ func parseFragments(payload []byte, trex *mp4.TrexBox) (out []fragment, err erro
 		return nil, errors.New("payload ends after a moof without its mdat")
 	}
 	return out, nil
+}
+
+// checkMoof checks a moof box (header included) before mp4ff decodes it.
+// mp4ff sizes a box it knows by what it decodes, not by the size the box
+// declares, and sizes some slices by the sample count a trun claims before
+// reading its entries: so a box whose declared size differs from its content,
+// or a count its bytes cannot hold, could make mp4ff read boxes we never
+// checked or allocate without bound. Only the boxes CMAF fragments carry are
+// accepted in moof and traf, each of exactly the size its fields give.
+func checkMoof(moof []byte) error {
+	body, err := boxBody(moof, "moof")
+	if err != nil {
+		return err
+	}
+	return eachBox(body, func(typ string, b []byte) error {
+		switch typ {
+		case "mfhd":
+			return wantLen(typ, b, 8)
+		case "traf":
+			return eachBox(b, checkTrafChild)
+		}
+		return fmt.Errorf("moof: unsupported %q box", typ)
+	})
+}
+
+func checkTrafChild(typ string, b []byte) error {
+	if len(b) < 4 {
+		return fmt.Errorf("%s: %d bytes", typ, len(b))
+	}
+	version, flags := b[0], binary.BigEndian.Uint32(b)&0xffffff
+	switch typ {
+	case "tfhd": // track id, then the fields its flags name
+		return wantLen(typ, b, 8+fieldBytes(flags, map[uint32]int{0x1: 8, 0x2: 4, 0x8: 4, 0x10: 4, 0x20: 4}))
+	case "tfdt":
+		if version == 1 {
+			return wantLen(typ, b, 12)
+		}
+		return wantLen(typ, b, 8)
+	case "trun": // sample count, optional data offset and first flags, then the samples
+		if len(b) < 8 {
+			return fmt.Errorf("trun: %d bytes", len(b))
+		}
+		count := uint64(binary.BigEndian.Uint32(b[4:]))
+		if count > maxTrunSamples {
+			return fmt.Errorf("trun claims %d samples, more than %d", count, maxTrunSamples)
+		}
+		perSample := uint64(fieldBytes(flags, map[uint32]int{0x100: 4, 0x200: 4, 0x400: 4, 0x800: 4}))
+		fixed := uint64(8 + fieldBytes(flags, map[uint32]int{0x1: 4, 0x4: 4}))
+		if want := fixed + count*perSample; uint64(len(b)) != want {
+			return fmt.Errorf("trun of %d samples holds %d bytes, want %d", count, len(b), want)
+		}
+		return nil
+	case "sdtp": // one byte per sample, sized by the box
+		return nil
+	}
+	return fmt.Errorf("traf: unsupported %q box", typ)
+}
+
+// maxTrunSamples bounds a trun's sample count even where its samples take no
+// bytes (every field defaulted): far above any real fragment's frame count.
+const maxTrunSamples = 1 << 20
+
+// fieldBytes adds the sizes of the optional fields whose flag bits are set.
+func fieldBytes(flags uint32, sizes map[uint32]int) int {
+	n := 0
+	for bit, size := range sizes {
+		if flags&bit != 0 {
+			n += size
+		}
+	}
+	return n
+}
+
+func wantLen(typ string, b []byte, n int) error {
+	if len(b) != n {
+		return fmt.Errorf("%s: %d bytes, want %d", typ, len(b), n)
+	}
+	return nil
+}
+
+// eachBox calls fn with the type and body of each box in a run of whole boxes.
+func eachBox(boxes []byte, fn func(typ string, body []byte) error) error {
+	for len(boxes) > 0 {
+		if len(boxes) < 8 {
+			return fmt.Errorf("%d bytes left, less than a box header", len(boxes))
+		}
+		size := uint64(binary.BigEndian.Uint32(boxes))
+		typ := string(boxes[4:8])
+		if size < 8 || size > uint64(len(boxes)) { // 0 and 1 (to the end, 64-bit) have no place inside a moof
+			return fmt.Errorf("%s box: size %d outside the %d bytes left", typ, size, len(boxes))
+		}
+		if err := fn(typ, boxes[8:size]); err != nil {
+			return err
+		}
+		boxes = boxes[size:]
+	}
+	return nil
+}
+
+// boxBody returns the body of the single box b of type typ.
+func boxBody(b []byte, typ string) ([]byte, error) {
+	var body []byte
+	err := eachBox(b, func(t string, inner []byte) error {
+		if t != typ || body != nil {
+			return fmt.Errorf("want one %s box, got %s", typ, t)
+		}
+		body = inner
+		return nil
+	})
+	return body, err
 }
 
 // write writes the fragment as fragment sequence seq of track id, its decode
