@@ -1,6 +1,7 @@
 package moq
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -123,4 +124,26 @@ func (c *conn) serveBidi(handle func(*h3wt.Stream)) {
 		}
 		c.goSafe(func() { handle(str) })
 	}
+}
+
+// endOnGoaway reads the relay's GOAWAY and ends the session with ErrGoAway. A
+// malformed one is logged and its stream cancelled, and the session kept, as
+// moq-net does.
+func (c *conn) endOnGoaway(str *h3wt.Stream, br *bufio.Reader) {
+	msg, err := wire.ReadGoaway(br, c.version)
+	if err != nil {
+		c.log.Warn("bad GOAWAY", "err", err)
+		cancelStream(str, wire.CodeCancel)
+		return
+	}
+	c.log.Info("relay sent GOAWAY; ending session", "uri", RedactURL(msg.URI))
+	_ = str.Close()
+	c.end(fmt.Errorf("%w (redirect %q)", ErrGoAway, RedactURL(msg.URI)))
+}
+
+// answerProbe ends the relay's bandwidth probe: we measure nothing to report,
+// and a FIN ends it quietly on the relay's side where a reset logs a warning.
+func answerProbe(str *h3wt.Stream) {
+	_ = str.Close()
+	str.CancelRead(wire.CodeCancel)
 }

@@ -314,19 +314,9 @@ func (p *Publisher) handleBidi(str *h3wt.Stream) {
 	case typ == wire.StreamFetch && p.version.HasTrackStream():
 		p.serveFetch(str, br)
 	case typ == wire.StreamGoaway && p.version.HasGoaway():
-		msg, err := wire.ReadGoaway(br, p.version)
-		if err != nil {
-			p.log.Warn("bad GOAWAY", "err", err)
-			cancelStream(str, wire.CodeCancel)
-			return
-		}
-		p.log.Info("relay sent GOAWAY; ending session", "uri", RedactURL(msg.URI))
-		_ = str.Close()
-		p.end(fmt.Errorf("%w (redirect %q)", ErrGoAway, RedactURL(msg.URI)))
+		p.endOnGoaway(str, br)
 	case typ == wire.StreamProbe:
-		// We measure no bandwidth to report: a FIN ends the probe quietly.
-		_ = str.Close()
-		str.CancelRead(wire.CodeCancel)
+		answerProbe(str)
 	default:
 		p.log.Debug("unexpected bidi stream", "type", typ)
 		cancelStream(str, wire.CodeInternal)

@@ -120,21 +120,9 @@ func (s *session) handleBidi(str *h3wt.Stream) {
 	case typ == wire.StreamAnnounce:
 		s.answerAnnounce(str, br)
 	case typ == wire.StreamGoaway && s.version.HasGoaway():
-		msg, err := wire.ReadGoaway(br, s.version)
-		if err != nil {
-			// moq-net logs a malformed GOAWAY and keeps the session; so do we.
-			s.log.Warn("bad GOAWAY", "err", err)
-			cancelStream(str, wire.CodeCancel)
-			return
-		}
-		s.log.Info("relay sent GOAWAY; ending session", "uri", RedactURL(msg.URI))
-		_ = str.Close()
-		s.end(fmt.Errorf("%w (redirect %q)", ErrGoAway, RedactURL(msg.URI)))
+		s.endOnGoaway(str, br)
 	case typ == wire.StreamProbe:
-		// The relay probes the bandwidth of what we publish, which is nothing.
-		// A FIN ends the probe quietly on its side; a reset logs a warning.
-		_ = str.Close()
-		str.CancelRead(wire.CodeCancel)
+		answerProbe(str)
 	default:
 		// moq-net refuses unexpected streams with code 0 (Internal).
 		s.log.Debug("unexpected bidi stream", "type", typ)
