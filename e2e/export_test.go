@@ -119,7 +119,9 @@ func TestExportRealPeers(t *testing.T) {
 	}
 	t.Logf("sub-range: %.3f s, %d frames, identical to moq export's frames %d..%d", span, len(got), at, at+n-1)
 
-	// 2. A relay restart: the archive holds a gap.
+	// 2. A relay restart: the archive holds a gap, unless the archiver took the
+	// groups missed meanwhile from the caches of the new relay and the
+	// publisher (docs/manifest.md, "Back-fill from the relay's cache").
 	before := groups()
 	if err := relay.Kill(); err != nil {
 		t.Fatal(err)
@@ -131,18 +133,19 @@ func TestExportRealPeers(t *testing.T) {
 	waitFor(t, "3 video groups after the relay restart", time.Minute, func() (bool, string) { return len(groups()) >= len(before)+3, "" })
 	after := groups()
 	files, stderr := export("--from", ms(before[len(before)-3].ReceivedUnixMs), "--to", ms(after[len(before)+2].ReceivedUnixMs))
-	if len(files) != 1 || !strings.Contains(stderr, "missing in the range") {
-		t.Errorf("relay restart: files %q, want 1, with the gap reported", files)
+	gap := strings.Contains(stderr, "missing in the range")
+	if len(files) != 1 {
+		t.Errorf("relay restart: files %q, want 1", files)
 	}
 	for _, f := range files {
 		streams, span = probeExport(t, f)
-		// The hole stays in the timeline: the span exceeds the frames by at
+		// A hole stays in the timeline: the span exceeds the frames by at
 		// least the 3 s the relay was down.
 		frames := len(videoFrameHashes(t, f))
-		if hole := span - float64(frames)/30; hole < 3 {
+		if hole := span - float64(frames)/30; gap && hole < 3 {
 			t.Errorf("relay restart: %.3f s span for %d frames: the gap is not in the decode times", span, frames)
 		}
-		t.Logf("relay restart: %q, %.3f s span, %d frames", streams, span, frames)
+		t.Logf("relay restart: %q, %.3f s span, %d frames, gap reported: %v", streams, span, frames, gap)
 	}
 
 	// 3. A publisher restart at another resolution.

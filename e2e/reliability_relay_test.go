@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -95,10 +96,13 @@ func TestReliabilityRelayRestarts(t *testing.T) {
 // TestReliabilityPacketLoss puts a UDP proxy that the test owns between
 // wt-archive and the real moq-relay (QUIC is UDP, and the certificate is pinned
 // by fingerprint, so the proxy's address is fine), then drops and delays
-// packets: random loss with delay, a blackout shorter than the QUIC idle
-// timeout (5s) and one longer. It measures the groups archived and lost in each
-// phase and the time to the first new group after each blackout, and checks
-// that every missed range is a gap record and nothing is duplicated.
+// packets: random loss with delay, a blackout shorter than the 2 s in which
+// the client declares a silent relay dead and one longer but within the
+// relay's cache (in soak mode also one beyond it). It measures the
+// groups archived and lost in each phase and the time to the first new group
+// after each blackout, and checks that the loss causes no reconnect, that the
+// groups missed in the blackouts are taken from the relay's cache (no gap
+// record), and that nothing is duplicated.
 func TestReliabilityPacketLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), bySoak(2*time.Minute, 10*time.Minute))
 	defer cancel()
@@ -120,19 +124,29 @@ func TestReliabilityPacketLoss(t *testing.T) {
 		drop  float64
 		delay time.Duration
 		span  time.Duration
+		// reconnect: the session may end (the path was dead for longer than the
+		// idle timeout); otherwise a reconnect is a false alarm.
+		reconnect bool
+		// lossless: every group missed is still in the relay's cache (30 s), so
+		// none may become a gap record.
+		lossless bool
+		// expired: every gap must say that the relay no longer had the groups.
+		expired bool
 	}
 	phases := []phase{
-		{"5% loss, 20ms delay", 0.05, 20 * time.Millisecond, 8 * time.Second},
-		{"blackout 3s (< idle timeout)", 1, 0, 3 * time.Second},
-		{"blackout 8s (> idle timeout)", 1, 0, 8 * time.Second},
+		{"5% loss, 20ms delay", 0.05, 20 * time.Millisecond, 8 * time.Second, false, true, false},
+		{"blackout 1s (< 2 s liveness window)", 1, 0, time.Second, false, true, false},
+		{"blackout 10s (> liveness window, < relay cache)", 1, 0, 10 * time.Second, true, true, false},
 	}
 	if soakMode() {
 		phases = append(phases,
-			phase{"20% loss, 50ms delay", 0.20, 50 * time.Millisecond, 60 * time.Second},
-			phase{"blackout 40s (> stall timeout)", 1, 0, 40 * time.Second})
+			// The relay skips groups a lossy subscriber falls behind on.
+			phase{"20% loss, 50ms delay", 0.20, 50 * time.Millisecond, 60 * time.Second, true, false, false},
+			phase{"blackout 40s (> stall timeout and relay cache)", 1, 0, 40 * time.Second, true, false, true})
 	}
 	for _, p := range phases {
 		before := video()
+		connects := len(logTimes(arch.logText(), "msg=connected"))
 		proxy.set(p.drop, p.delay)
 		time.Sleep(p.span)
 		proxy.set(0, 0)
@@ -142,17 +156,38 @@ func TestReliabilityPacketLoss(t *testing.T) {
 			first = firstGroupAfterTime(video(), restored)
 			return !first.IsZero(), ""
 		})
+		// The back-fill of what was missed runs beside the live subscription.
+		waitFor(t, "every video group so far accounted for after "+p.name, time.Minute, func() (bool, string) {
+			v := video()
+			return accountedUpTo(v, highestGroup(v)), ""
+		})
 		during := video()[len(before):]
 		grp, gapGroups := 0, 0
+		var gaps []string
 		for _, e := range during {
 			if e.Kind == record.KindGap {
 				gapGroups += int(e.Last - e.First + 1)
+				gaps = append(gaps, fmt.Sprintf("%d-%d %s", e.First, e.Last, e.Reason))
 			} else if time.UnixMilli(e.ReceivedUnixMs).Before(restored) {
 				grp++
 			}
 		}
-		figure(t, "packet loss", "%s for %v: %d video groups archived meanwhile, %d recorded as gaps; first new group %v after the network was restored; %d packets dropped so far",
-			p.name, p.span, grp, gapGroups, first.Sub(restored).Round(time.Millisecond), proxy.dropped.Load())
+		reconnects := len(logTimes(arch.logText(), "msg=connected")) - connects
+		figure(t, "packet loss", "%s for %v: %d video groups archived meanwhile, %d recorded as gaps %q; %d reconnects; first new group %v after the network was restored; %d packets dropped so far",
+			p.name, p.span, grp, gapGroups, gaps, reconnects, first.Sub(restored).Round(time.Millisecond), proxy.dropped.Load())
+		if !p.reconnect && reconnects > 0 {
+			t.Errorf("%s: %d spurious reconnects", p.name, reconnects)
+		}
+		if p.lossless && len(gaps) > 0 {
+			t.Errorf("%s: gap records %q for groups the relay still cached", p.name, gaps)
+		}
+		if p.expired {
+			for _, e := range during {
+				if e.Kind == record.KindGap && e.Reason != record.GapExpired {
+					t.Errorf("%s: gap %d-%d %s, want %s (older than the relay's cache)", p.name, e.First, e.Last, e.Reason, record.GapExpired)
+				}
+			}
+		}
 	}
 	if err := arch.stop(); err != nil {
 		t.Fatalf("wt-archive: %v\n%s", err, lastLines(arch.logText(), 20))
@@ -164,6 +199,29 @@ func TestReliabilityPacketLoss(t *testing.T) {
 		account(t, k.track, entries)
 	}
 	figure(t, "packet loss", "reconnects logged: %d; every track accounted for, no duplicate", len(logTimes(arch.logText(), "msg=connected"))-1)
+}
+
+// accountedUpTo reports whether every sequence from the first one up to seq
+// is archived or covered by a gap record.
+func accountedUpTo(entries []manifest.Entry, seq uint64) bool {
+	seen := map[uint64]bool{}
+	first := uint64(math.MaxUint64)
+	for _, e := range entries {
+		lo, hi := e.Group, e.Group
+		if e.Kind == record.KindGap {
+			lo, hi = e.First, e.Last
+		}
+		first = min(first, lo)
+		for s := lo; s <= hi && s <= seq; s++ {
+			seen[s] = true
+		}
+	}
+	for s := first; s <= seq; s++ {
+		if !seen[s] {
+			return false
+		}
+	}
+	return true
 }
 
 func groupCount(entries []manifest.Entry) int {

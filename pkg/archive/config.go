@@ -44,6 +44,13 @@ type Config struct {
 	// than trusted (0: a default).
 	StallTimeout time.Duration
 
+	// BackfillMaxAge is how far back the groups missed while disconnected (or
+	// while the worker was down) are asked for from the relay's cache, when the
+	// session supports it (moq.Backfiller). 0: DefaultBackfillMaxAge, the
+	// relay's default cache duration; negative: never back-fill, record the
+	// missed groups as gaps at once.
+	BackfillMaxAge time.Duration
+
 	// StatusFile, when set, receives the worker's Status as JSON every few seconds.
 	StatusFile string
 	// OnStatus, when set, is called with the worker's Status every few seconds

@@ -31,6 +31,7 @@ type fakeGroup struct {
 	frames [][]byte
 	reset  bool // the stream is reset after the frames
 	huge   bool // the next frame header claims more than the limits allow
+	broken bool // the stream breaks after the frames, as when the session dies
 	// timestamp, if not 0, is every frame's timestamp (timescale 1000).
 	timestamp int64
 }
@@ -146,6 +147,9 @@ func (g *fakeGroupStream) NextFrame() (moq.Frame, error) {
 		}
 		if g.g.reset {
 			return moq.Frame{}, moq.ErrGroupReset
+		}
+		if g.g.broken {
+			return moq.Frame{}, errors.New("fake connection lost")
 		}
 		return moq.Frame{}, io.EOF
 	}

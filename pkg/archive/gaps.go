@@ -29,13 +29,15 @@ const (
 // It sees each group when its stream opens (opened); a group that opens but is
 // not stored is reported by its handler as a gap of its own. The tracker
 // covers the groups that never opened: jumps within a subscription ("skipped")
-// and the groups that passed while no subscription was active ("disconnected").
+// and the groups that passed while no subscription was active ("disconnected",
+// which the caller first tries to back-fill from the relay's cache).
 type gapTracker struct {
 	known    bool   // high is meaningful
 	high     uint64 // highest sequence opened, or resumed from the manifest
 	fresh    bool   // the next opened group is the first of a new subscription
 	missing  map[uint64]struct{}
-	restarts int // times the publisher's sequence went backwards (a new epoch)
+	restarts int  // times the publisher's sequence went backwards (a new epoch)
+	holding  bool // catching up from the relay's cache: groups arrive in any order
 }
 
 func newGapTracker() *gapTracker {
@@ -50,6 +52,25 @@ func (t *gapTracker) resume(seq uint64) {
 // subscribed marks the start of a new subscription.
 func (t *gapTracker) subscribed() { t.fresh = true }
 
+// resumeAt starts a subscription that the relay serves from group start, the
+// oldest it still holds within the back-fill age: the groups between the
+// resume point and start are gone from its cache. A start at or below the
+// resume point is an overlap with groups archived already (they arrive again
+// and the manifest drops them as duplicates; a track whose older groups the
+// relay does not keep, like catalog.json, sends fewer) or the new sequence of a
+// restarted publisher: its groups up to the old high are taken as late ones,
+// and none of them is declared missing.
+func (t *gapTracker) resumeAt(start uint64) []seqRange {
+	t.fresh = false
+	t.holding = true
+	if !t.known || start <= t.high+1 {
+		return nil
+	}
+	gap := seqRange{t.high + 1, start - 1, record.GapExpired}
+	t.high = start - 1
+	return []seqRange{gap}
+}
+
 // opened records that group seq arrived and returns the ranges now known missing.
 func (t *gapTracker) opened(seq uint64) []seqRange {
 	fresh := t.fresh
@@ -63,11 +84,15 @@ func (t *gapTracker) opened(seq uint64) []seqRange {
 		t.high = seq
 		return []seqRange{gap}
 	case fresh && seq+reorderWindow < t.high:
-		// The publisher started again from a lower sequence: a new epoch, not a gap.
+		// The publisher started again from a lower sequence: a new epoch, whose
+		// groups before seq passed while no subscription was active.
 		t.restarts++
 		t.high = seq
 		clear(t.missing)
-		return nil
+		if seq == 0 {
+			return nil
+		}
+		return []seqRange{{0, seq - 1, record.GapDisconnected}}
 	case seq > t.high:
 		var gaps []seqRange
 		if seq-t.high-1 > maxMissing {
@@ -85,14 +110,26 @@ func (t *gapTracker) opened(seq uint64) []seqRange {
 	}
 }
 
+// release ends the catch-up that resumeAt began: the cached groups, which the
+// relay sends all at once on parallel streams, have arrived in whatever order,
+// and the reorder window applies again.
+func (t *gapTracker) release() []seqRange {
+	t.holding = false
+	return t.expire(false)
+}
+
 // ended closes a subscription: the groups still awaited will not come.
 func (t *gapTracker) ended() []seqRange {
+	t.holding = false
 	return t.expire(true)
 }
 
 // expire declares missing groups that fell out of the reorder window (or all of
 // them), merged into ranges.
 func (t *gapTracker) expire(all bool) []seqRange {
+	if t.holding && !all {
+		return nil
+	}
 	var seqs []uint64
 	for s := range t.missing {
 		if all || s+reorderWindow < t.high {

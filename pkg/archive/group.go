@@ -34,6 +34,9 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 	lost := func(reason string, cause error) error {
 		gw.Abort()
 		ts.w.log.Info("group not archived", "track", track, "group", h.Group, "reason", reason, "err", cause)
+		if reason == record.GapDisconnected {
+			return ts.lostInFlight(ctx, track, h.Group)
+		}
 		return ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{{h.Group, h.Group, reason}})
 	}
 	for {
@@ -109,7 +112,7 @@ func (ts *trackSet) storeFailed(ctx context.Context, track string, seq uint64, e
 	if ctx.Err() != nil {
 		// Cancelled (shutdown, unsubscribed, another group's failure), not a
 		// failure of its own: lost in flight like any other group.
-		return ts.recordGaps(context.WithoutCancel(ctx), track, []seqRange{{seq, seq, record.GapDisconnected}})
+		return ts.lostInFlight(ctx, track, seq)
 	}
 	ts.w.log.Error("group not archived: store failed", "track", track, "group", seq, "err", err)
 	ts.w.status.storeFailed(track)
@@ -165,17 +168,21 @@ func (s storeWriter) Write(p []byte) (int, error) {
 }
 
 func (ts *trackSet) recordGaps(ctx context.Context, track string, gaps []seqRange) error {
+	return ts.w.recordGaps(ctx, track, gaps)
+}
+
+func (w *worker) recordGaps(ctx context.Context, track string, gaps []seqRange) error {
 	for _, g := range gaps {
 		h := record.Header{
-			V: record.Version, Kind: record.KindGap, Broadcast: ts.w.cfg.Broadcast, Track: track,
+			V: record.Version, Kind: record.KindGap, Broadcast: w.cfg.Broadcast, Track: track,
 			First: g.first, Last: g.last, Reason: g.reason, ReceivedUnixMs: time.Now().UnixMilli(),
 		}
-		if err := ts.w.sink.Gap(ctx, h); err != nil {
-			ts.w.status.storeFailed(track)
+		if err := w.sink.Gap(ctx, h); err != nil {
+			w.status.storeFailed(track)
 			return fmt.Errorf("%w: gap record: %w", errStore, err)
 		}
-		ts.w.status.gap(h)
-		ts.w.log.Warn("gap", "track", track, "first", g.first, "last", g.last, "reason", g.reason)
+		w.status.gap(h)
+		w.log.Warn("gap", "track", track, "first", g.first, "last", g.last, "reason", g.reason)
 	}
 	return nil
 }

@@ -201,12 +201,20 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	if err != nil {
 		return fmt.Errorf("%w: %w", errStore, err)
 	}
-	sub, err := ts.sess.Subscribe(ctx, ts.w.cfg.Broadcast, name)
+	sub, start, recent, err := ts.subscribe(ctx, name, gaps)
 	if err != nil {
 		return err
 	}
+	subscribed := time.Now()
+	if recent {
+		sub = &orderedGroups{Subscription: sub, next: start, until: subscribed.Add(catchUpHold)}
+	}
 	defer sub.Close()
-	ts.w.log.Debug("subscribed", "track", name)
+	if recent {
+		ts.w.log.Info("subscribed from the relay's cache", "track", name, "start", start)
+	} else {
+		ts.w.log.Debug("subscribed", "track", name)
+	}
 
 	var (
 		wg       sync.WaitGroup
@@ -221,9 +229,20 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	fail := func(err error) { errOnce.Do(func() { firstErr = err }); stopTrack() }
 	ts.w.mu.Lock()
 	gaps.subscribed()
+	var expired []seqRange
+	if recent {
+		expired = gaps.resumeAt(start)
+	}
 	ts.w.mu.Unlock()
+	if recent {
+		expired = append(expired, ts.dropOwed(name, start)...)
+	}
+	if err := ts.recordGaps(ctx, name, expired); err != nil {
+		return err
+	}
 	var endErr error
-	for {
+	first := !recent // the first group shows what a live-edge subscription missed
+	for ; ; first = false {
 		g, err := sub.NextGroup(ctx)
 		if err != nil {
 			endErr = err
@@ -232,7 +251,32 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 		ts.lastGroup.Store(time.Now().UnixNano())
 		ts.w.mu.Lock()
 		missed := gaps.opened(g.Sequence())
+		if recent && time.Since(subscribed) > catchUpHold {
+			recent = false
+			missed = append(missed, gaps.release()...)
+		}
 		ts.w.mu.Unlock()
+		if first {
+			owed, err := ts.takeOwed(ctx, name, g.Sequence())
+			if err != nil {
+				g.Close()
+				endErr = err
+				break
+			}
+			missed = append(missed, owed...)
+		}
+		// What passed while no subscription was active may still be cached.
+		missed = slices.DeleteFunc(missed, func(r seqRange) bool {
+			if r.reason != record.GapDisconnected {
+				return false
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ts.backfill(ctx, name, r, fail)
+			}()
+			return true
+		})
 		if err := ts.recordGaps(ctx, name, missed); err != nil {
 			g.Close()
 			endErr = err
@@ -248,12 +292,23 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 			break
 		}
 		wg.Add(1)
+		done := make(chan struct{})
 		go func() {
-			defer func() { <-inFlight; wg.Done() }()
+			defer func() { <-inFlight; wg.Done(); close(done) }()
 			if err := ts.group(ctx, name, g, catalogs); err != nil {
 				fail(err)
 			}
 		}()
+		if recent {
+			// A catch-up appends its groups in sequence order; a cached group
+			// that does not complete (its publisher stopped mid-group) must not
+			// hold the others back.
+			select {
+			case <-done:
+			case <-time.After(reorderWait):
+			case <-ctx.Done():
+			}
+		}
 	}
 	wg.Wait()
 	ts.w.mu.Lock()

@@ -21,6 +21,9 @@ const (
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultMaxGroupBytes = 64 << 20
 	DefaultStallTimeout  = 30 * time.Second
+	// DefaultBackfillMaxAge is moq-relay's default --cache-duration, and the max
+	// age hang publishes media tracks with.
+	DefaultBackfillMaxAge = 30 * time.Second
 	// groupsInFlight bounds the groups of one track received at once.
 	groupsInFlight = 8
 	// statusInterval is how often the status file is rewritten.
@@ -74,7 +77,7 @@ func Follow(ctx context.Context, cfg Config, sink Sink) error {
 		err := w.session(ctx)
 		if ctx.Err() != nil {
 			w.status.setState("stopped", nil)
-			return nil
+			return w.payOwed()
 		}
 		if errors.Is(err, ErrConfig) {
 			w.status.setState("stopped", err)
@@ -95,7 +98,7 @@ func Follow(ctx context.Context, cfg Config, sink Sink) error {
 		select {
 		case <-ctx.Done():
 			w.status.setState("stopped", nil)
-			return nil
+			return w.payOwed()
 		case <-time.After(delay):
 		}
 	}
@@ -127,6 +130,9 @@ func (cfg *Config) check() error {
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
 	}
+	if cfg.BackfillMaxAge == 0 {
+		cfg.BackfillMaxAge = DefaultBackfillMaxAge
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -142,6 +148,7 @@ type worker struct {
 
 	mu       sync.Mutex
 	trackers map[string]*gapTracker // by track
+	owed     map[string][]uint64    // by track: groups lost in flight when a session ended, to back-fill
 }
 
 func newWorker(cfg Config, sink Sink) *worker {
@@ -152,6 +159,7 @@ func newWorker(cfg Config, sink Sink) *worker {
 		log:      log,
 		status:   newStatusTracker(cfg.Broadcast, moq.RedactURL(cfg.RelayURL), os.Getpid(), cfg.Observer),
 		trackers: map[string]*gapTracker{},
+		owed:     map[string][]uint64{},
 	}
 }
 

@@ -68,6 +68,7 @@ func workerFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "announce-wait", Value: archive.DefaultAnnounceWait, Usage: "how long one session waits for the broadcast to be announced before reconnecting"},
 		&cli.DurationFlag{Name: "max-backoff", Value: archive.DefaultMaxBackoff, Usage: "cap of the reconnect delay"},
 		&cli.DurationFlag{Name: "stall-timeout", Value: archive.DefaultStallTimeout, Usage: "reconnect when no group arrives on any track for this long"},
+		&cli.DurationFlag{Name: "backfill-max-age", Value: archive.DefaultBackfillMaxAge, Usage: "take the groups missed while away from the relay's cache up to this old (0: never, record them as gaps)"},
 		&cli.Int64Flag{Name: "max-group-bytes", Value: archive.DefaultMaxGroupBytes, Usage: "largest group archived; larger ones become too-large gaps"},
 	}
 }
@@ -78,7 +79,12 @@ func workerConfig(c *cli.Context, log *slog.Logger) (archive.Config, error) {
 	if err != nil {
 		return archive.Config{}, err
 	}
+	backfill := c.Duration("backfill-max-age")
+	if backfill <= 0 {
+		backfill = -1 // archive.Config: negative disables
+	}
 	return archive.Config{
+		BackfillMaxAge: backfill,
 		Tracks:         c.StringSlice("track"),
 		FallbackTracks: c.StringSlice("fallback-track"),
 		Dial:           dial,

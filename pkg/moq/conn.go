@@ -35,8 +35,10 @@ func (c *conn) init(wt *h3wt.Session, v wire.Version, log *slog.Logger) {
 	c.done = make(chan struct{})
 }
 
-// watchRelay ends the session when the relay closes it.
+// watchRelay ends the session when the relay closes it, or falls silent for
+// silentAfter (watchLiveness).
 func (c *conn) watchRelay() {
+	c.goSafe(func() { watchLiveness(c.ctx, c.wt.PacketsReceived, silentAfter, c.end) })
 	c.goSafe(func() {
 		select {
 		case <-c.wt.Context().Done():

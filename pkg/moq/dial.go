@@ -135,11 +135,15 @@ func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session
 		return nil, nil, nil, err
 	}
 	qconf := &quic.Config{
-		// A subscriber only receives, so without its own pings it would notice a
-		// dead relay only at the idle timeout. Pings every second also reach a relay
-		// restarted on the same port, whose stateless reset ends the session at once.
-		KeepAlivePeriod: time.Second,
-		MaxIdleTimeout:  5 * time.Second,
+		// Pings every 500 ms make the relay answer (ACK) while no media flows, so
+		// that silence means a dead path or relay (see watchLiveness).
+		KeepAlivePeriod: silentAfter / 4,
+		// The QUIC idle timeout is negotiated down to the smaller of both sides
+		// (moq-relay: 10 s), and it is also how long the relay keeps our
+		// subscriptions, and so keeps pulling their groups into its cache, after
+		// we vanish (a crash, a blackout). It is kept long for that; we notice a
+		// dead relay sooner ourselves, at silentAfter.
+		MaxIdleTimeout: 30 * time.Second,
 		// One uni stream per in-flight group: leave room for many tracks.
 		MaxIncomingUniStreams: 1024,
 		MaxIncomingStreams:    64,

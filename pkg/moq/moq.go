@@ -12,6 +12,7 @@ package moq
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Session is one subscriber connection to a relay.
@@ -30,6 +31,29 @@ type Session interface {
 	Err() error
 	// Close ends the session gracefully.
 	Close() error
+}
+
+// Backfiller is implemented by sessions that can subscribe to past groups the
+// relay still caches. The archiver uses it, when the session offers it, to take
+// the groups it missed while disconnected instead of recording them as gaps.
+type Backfiller interface {
+	// SubscribeRange subscribes to the groups First..Last (inclusive) of a
+	// track, as far as the relay still holds them; groups older than MaxAge are
+	// not asked for. The subscription ends with io.EOF after Last; groups the
+	// relay no longer has never arrive.
+	SubscribeRange(ctx context.Context, broadcast, track string, r Range) (Subscription, error)
+	// SubscribeRecent subscribes to a track starting with the oldest group the
+	// relay holds that is at most maxAge old, then live, and returns the group
+	// the relay starts with (moq-lite-06: no floor, so it never waits for a
+	// sequence the publisher has not reached). Sessions that cannot ask for it
+	// return an error satisfying errors.Is(err, errors.ErrUnsupported).
+	SubscribeRecent(ctx context.Context, broadcast, track string, maxAge time.Duration) (Subscription, uint64, error)
+}
+
+// Range is a span of past groups of a track.
+type Range struct {
+	First, Last uint64
+	MaxAge      time.Duration
 }
 
 // Announcement reports a broadcast appearing (Active) or going away.

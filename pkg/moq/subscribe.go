@@ -45,6 +45,7 @@ type subscription struct {
 
 	queue    chan *group
 	accepted chan error    // first response, once
+	started  chan uint64   // SUBSCRIBE_START's group, once (lite-05/06)
 	ended    chan struct{} // closed when the relay ended the subscription
 	endErr   error         // why, set before ended is closed
 	closed   chan struct{} // closed by Close
@@ -56,6 +57,68 @@ type subscription struct {
 
 // Subscribe implements Session.
 func (s *session) Subscribe(ctx context.Context, broadcast, track string) (Subscription, error) {
+	return asSubscription(s.subscribe(ctx, wire.Subscribe{Broadcast: broadcast, Track: track}))
+}
+
+// asSubscription keeps a failed subscribe from becoming a non-nil interface.
+func asSubscription(sub *subscription, err error) (Subscription, error) {
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// SubscribeRange implements Backfiller. Every version carries a start and an
+// end group; from lite-06 the start is a floor and MaxAge is what reaches back
+// into the cache, so both are sent. A floor of group 0 is no floor on lite-06,
+// which is what a range from 0 means anyway.
+func (s *session) SubscribeRange(ctx context.Context, broadcast, track string, r Range) (Subscription, error) {
+	if r.Last < r.First || r.MaxAge <= 0 {
+		return nil, fmt.Errorf("moq: subscribe %q: invalid range %d..%d (max age %s)", broadcast+"/"+track, r.First, r.Last, r.MaxAge)
+	}
+	return asSubscription(s.subscribe(ctx, wire.Subscribe{
+		Broadcast:    broadcast,
+		Track:        track,
+		MaxLatencyMs: uint64(r.MaxAge.Milliseconds()),
+		Start:        wire.OptionalGroup{Seq: r.First, Set: true},
+		End:          wire.OptionalGroup{Seq: r.Last, Set: true},
+	}))
+}
+
+// SubscribeRecent implements Backfiller. From lite-06 the relay resolves the
+// start from the max age alone when no floor is named, and reports it in
+// SUBSCRIBE_START; earlier versions start at the latest group or wait at an
+// explicit start, so they are not asked.
+func (s *session) SubscribeRecent(ctx context.Context, broadcast, track string, maxAge time.Duration) (Subscription, uint64, error) {
+	name := broadcast + "/" + track
+	if !s.version.HasFrameBounds() {
+		return nil, 0, fmt.Errorf("moq: subscribe %q from the relay's cache on %s: %w", name, s.version, errors.ErrUnsupported)
+	}
+	if maxAge <= 0 {
+		return nil, 0, fmt.Errorf("moq: subscribe %q: max age %s", name, maxAge)
+	}
+	sub, err := s.subscribe(ctx, wire.Subscribe{Broadcast: broadcast, Track: track, MaxLatencyMs: uint64(maxAge.Milliseconds())})
+	if err != nil {
+		return nil, 0, err
+	}
+	select {
+	case start := <-sub.started:
+		return sub, start, nil
+	case <-sub.ended:
+		sub.Close()
+		return nil, 0, fmt.Errorf("moq: subscribe %q: ended before it started: %w", name, sub.endErr)
+	case <-ctx.Done():
+		sub.Close()
+		return nil, 0, ctx.Err()
+	case <-s.ctx.Done():
+		sub.Close()
+		return nil, 0, s.Err()
+	}
+}
+
+// subscribe sends m (its ID assigned here) and returns the subscription.
+func (s *session) subscribe(ctx context.Context, m wire.Subscribe) (*subscription, error) {
+	broadcast, track := m.Broadcast, m.Track
 	name := broadcast + "/" + track
 	if !utf8.ValidString(broadcast) || !utf8.ValidString(track) || len(track) > wire.MaxStringLength {
 		return nil, fmt.Errorf("moq: subscribe %q: invalid broadcast or track name", name)
@@ -73,13 +136,14 @@ func (s *session) Subscribe(ctx context.Context, broadcast, track string) (Subsc
 	id := s.nextID
 	s.nextID++
 	s.mu.Unlock()
+	m.ID = id
 	b := wire.AppendStreamType(nil, wire.StreamSubscribe)
-	b, err := wire.Subscribe{ID: id, Broadcast: broadcast, Track: track}.Append(b, s.version)
+	b, err := m.Append(b, s.version)
 	if err != nil {
 		return nil, fmt.Errorf("moq: subscribe %q: %w", name, err)
 	}
 	sub := &subscription{s: s, id: id, name: name, timescale: timescale,
-		queue: make(chan *group, groupQueue), accepted: make(chan error, 1),
+		queue: make(chan *group, groupQueue), accepted: make(chan error, 1), started: make(chan uint64, 1),
 		ended: make(chan struct{}), closed: make(chan struct{})}
 	// Registered before SUBSCRIBE goes out: a group stream can overtake the reply.
 	s.mu.Lock()
@@ -184,6 +248,10 @@ func (sub *subscription) readResponses(br *bufio.Reader) {
 			sub.accept(nil)
 		case wire.ResponseStart:
 			sub.s.log.Debug("subscription started", "track", sub.name, "group", resp.Group)
+			select {
+			case sub.started <- resp.Group:
+			default: // only the first counts
+			}
 		case wire.ResponseEnd:
 			sub.s.log.Debug("subscription will end", "track", sub.name, "end_group", resp.Group)
 		case wire.ResponseDrop:

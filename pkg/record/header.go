@@ -20,6 +20,7 @@ const (
 	GapSkipped      = "skipped"      // the relay's sequence jumped over these groups within one subscription
 	GapTooLarge     = "too-large"    // the group exceeded the configured size limit or the format's limits (MaxFrames, MaxHeaderLine)
 	GapStoreFailed  = "store-failed" // the archiver could not store the group (disk full, read-only, I/O error)
+	GapExpired      = "expired"      // missed while disconnected, and no longer in the relay's cache when asked for
 )
 
 // Header is the metadata of one record. It is the JSON header line of the record

@@ -272,6 +272,10 @@ func (s *Session) Protocol() string { return s.protocol }
 // Context is cancelled when the session ends; context.Cause says why.
 func (s *Session) Context() context.Context { return s.ctx }
 
+// PacketsReceived counts the QUIC packets received on the connection, ACKs of
+// our keep-alive pings included: a liveness signal that needs no media.
+func (s *Session) PacketsReceived() uint64 { return s.conn.ConnectionStats().PacketsReceived }
+
 // AcceptStream returns the next bidi stream the peer opened.
 func (s *Session) AcceptStream(ctx context.Context) (*Stream, error) {
 	select {
