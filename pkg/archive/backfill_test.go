@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/moq"
 	"github.com/every-channel/ec-node/pkg/record"
 )
@@ -129,13 +130,13 @@ func (r *cachingRelay) live(track string, seqs ...uint64) {
 
 // runCaching runs Follow against relay with resume (if not nil) answering
 // LastGroup, until want records were written.
-func runCaching(t *testing.T, relay *cachingRelay, resume func(string, string) (uint64, bool, error), want int, then func([]record.Header)) []string {
+func runCaching(t *testing.T, relay *cachingRelay, resume func(string, string) (manifest.ResumePoint, bool, error), want int, then func([]record.Header)) []string {
 	t.Helper()
 	return summary(runCachingRaw(t, relay, resume, want, then))
 }
 
 // runCachingRaw is runCaching returning the records in the order written.
-func runCachingRaw(t *testing.T, relay *cachingRelay, resume func(string, string) (uint64, bool, error), want int, then func([]record.Header)) []record.Header {
+func runCachingRaw(t *testing.T, relay *cachingRelay, resume func(string, string) (manifest.ResumePoint, bool, error), want int, then func([]record.Header)) []record.Header {
 	t.Helper()
 	old := dialSession
 	dialSession = relay.dial
@@ -175,8 +176,12 @@ func waitRecords(t *testing.T, out *syncBuffer, want int, then func([]record.Hea
 	}
 }
 
-func lastGroup(seq uint64) func(string, string) (uint64, bool, error) {
-	return func(string, string) (uint64, bool, error) { return seq, true, nil }
+// lastGroup resumes after seq; missing are the groups below it that the
+// manifest does not account for (in flight at a crash).
+func lastGroup(seq uint64, missing ...uint64) func(string, string) (manifest.ResumePoint, bool, error) {
+	return func(string, string) (manifest.ResumePoint, bool, error) {
+		return manifest.ResumePoint{High: seq, Missing: missing}, true, nil
+	}
 }
 
 // TestBackfill runs each case against a relay that serves a subscription from
@@ -232,6 +237,32 @@ func testBackfill(t *testing.T, recent bool) {
 		}
 		if want := []moq.Range{{First: 13, Last: 15, MaxAge: DefaultBackfillMaxAge}}; !reflect.DeepEqual(relay.ranges, want) {
 			t.Errorf("ranges asked = %+v, want %+v", relay.ranges, want)
+		}
+	})
+	t.Run("groups in flight at a crash are taken from the cache", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.setCache(v, 10, 11, 12, 13, 14)
+		relay.live(v, 15)
+		// The manifest holds ..9, 11, 13: 10 and 12 were in flight.
+		raw := runCachingRaw(t, relay, lastGroup(13, 10, 12), 4, nil)
+		var got []string
+		for _, s := range summary(raw) {
+			if s != v+":11" && s != v+":13" { // served again by a whole-cache catch-up; the manifest drops them
+				got = append(got, s)
+			}
+		}
+		want := []string{v + ":10", v + ":12", v + ":14", v + ":15"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("records = %q\nwant      %q", summary(raw), want)
+		}
+	})
+	t.Run("groups in flight at a crash, no longer cached, are expired gaps", func(t *testing.T) {
+		relay := newCachingRelay(v)
+		relay.setCache(v, 13, 14)
+		relay.live(v, 15)
+		got := runCaching(t, relay, lastGroup(13, 10), 3, nil)
+		if !slices.Contains(got, v+":gap:10-10:expired") || !slices.Contains(got, v+":15") {
+			t.Errorf("records = %q, want a gap 10-10 expired and group 15", got)
 		}
 	})
 	t.Run("the cached groups arrive in any order", func(t *testing.T) {

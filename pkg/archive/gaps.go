@@ -1,8 +1,10 @@
 package archive
 
 import (
+	"cmp"
 	"slices"
 
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -44,9 +46,24 @@ func newGapTracker() *gapTracker {
 	return &gapTracker{missing: map[uint64]struct{}{}}
 }
 
-// resume seeds the tracker with the last sequence already in the manifest.
-func (t *gapTracker) resume(seq uint64) {
-	t.known, t.high = true, seq
+// resume seeds the tracker with where the manifest leaves off: its highest
+// sequence, and the groups below it that were in flight when the archiver
+// stopped, which the next subscription takes or records as gaps.
+func (t *gapTracker) resume(p manifest.ResumePoint) {
+	t.known, t.high = true, p.High
+	for _, seq := range p.Missing {
+		t.missing[seq] = struct{}{}
+	}
+}
+
+// takeMissing returns the groups still awaited, as ranges with reason: at the
+// start of a subscription these are the ones resume found in flight.
+func (t *gapTracker) takeMissing(reason string) []seqRange {
+	gaps := t.expire(true)
+	for i := range gaps {
+		gaps[i].reason = reason
+	}
+	return gaps
 }
 
 // subscribed marks the start of a new subscription.
@@ -63,12 +80,20 @@ func (t *gapTracker) subscribed() { t.fresh = true }
 func (t *gapTracker) resumeAt(start uint64) []seqRange {
 	t.fresh = false
 	t.holding = true
+	var gone []seqRange
+	for seq := range t.missing {
+		if seq < start {
+			delete(t.missing, seq)
+			gone = append(gone, seqRange{seq, seq, record.GapExpired})
+		}
+	}
+	slices.SortFunc(gone, func(a, b seqRange) int { return cmp.Compare(a.first, b.first) })
 	if !t.known || start <= t.high+1 {
-		return nil
+		return gone
 	}
 	gap := seqRange{t.high + 1, start - 1, record.GapExpired}
 	t.high = start - 1
-	return []seqRange{gap}
+	return append(gone, gap)
 }
 
 // opened records that group seq arrived and returns the ranges now known missing.
@@ -80,19 +105,25 @@ func (t *gapTracker) opened(seq uint64) []seqRange {
 		t.known, t.high = true, seq
 		return nil
 	case fresh && seq > t.high+1:
-		gap := seqRange{t.high + 1, seq - 1, record.GapDisconnected}
+		gaps := t.takeMissing(record.GapDisconnected)
+		gaps = append(gaps, seqRange{t.high + 1, seq - 1, record.GapDisconnected})
 		t.high = seq
-		return []seqRange{gap}
+		return gaps
 	case fresh && seq+reorderWindow < t.high:
 		// The publisher started again from a lower sequence: a new epoch, whose
-		// groups before seq passed while no subscription was active.
+		// groups before seq passed while no subscription was active. The old
+		// epoch's groups still awaited are gone with it.
+		gaps := t.takeMissing(record.GapExpired)
 		t.restarts++
 		t.high = seq
-		clear(t.missing)
 		if seq == 0 {
-			return nil
+			return gaps
 		}
-		return []seqRange{{0, seq - 1, record.GapDisconnected}}
+		return append(gaps, seqRange{0, seq - 1, record.GapDisconnected})
+	case fresh:
+		delete(t.missing, seq)
+		t.high = max(t.high, seq)
+		return t.takeMissing(record.GapDisconnected)
 	case seq > t.high:
 		var gaps []seqRange
 		if seq-t.high-1 > maxMissing {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -20,10 +21,10 @@ type RecordSink struct {
 	mu  sync.Mutex
 	out *bufio.Writer
 	rw  *record.Writer
-	// Resume, when set, answers LastGroup (e.g. from the manifests that the
+	// Resume, when set, answers ResumePoint (e.g. from the manifests that the
 	// downstream manifest-append writes), so that a restarted moq-sub records
 	// the groups it missed while down.
-	Resume func(broadcast, track string) (uint64, bool, error)
+	Resume func(broadcast, track string) (manifest.ResumePoint, bool, error)
 }
 
 // NewRecordSink writes records to w.
@@ -49,10 +50,10 @@ func (s *RecordSink) Gap(ctx context.Context, h record.Header) error {
 	return s.flush()
 }
 
-// LastGroup implements Sink.
-func (s *RecordSink) LastGroup(broadcast, track string) (uint64, bool, error) {
+// ResumePoint implements Sink.
+func (s *RecordSink) ResumePoint(broadcast, track string) (manifest.ResumePoint, bool, error) {
 	if s.Resume == nil {
-		return 0, false, nil
+		return manifest.ResumePoint{}, false, nil
 	}
 	return s.Resume(broadcast, track)
 }

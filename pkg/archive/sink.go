@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -17,9 +18,10 @@ type Sink interface {
 	BeginGroup(ctx context.Context, h record.Header) (GroupWriter, error)
 	// Gap records a range of groups that was not archived.
 	Gap(ctx context.Context, h record.Header) error
-	// LastGroup returns the last group sequence already archived for a track, so
-	// that a restarted worker records what it missed meanwhile.
-	LastGroup(broadcast, track string) (seq uint64, ok bool, err error)
+	// ResumePoint returns where the archive of a track leaves off (ok is false
+	// for a track never archived), so that a restarted worker takes or
+	// records what it missed meanwhile.
+	ResumePoint(broadcast, track string) (p manifest.ResumePoint, ok bool, err error)
 }
 
 // GroupWriter receives one group's payload: its frames, concatenated.

@@ -68,9 +68,9 @@ func (s *StoreSink) Gap(ctx context.Context, h record.Header) error {
 	return err
 }
 
-// LastGroup implements Sink.
-func (s *StoreSink) LastGroup(broadcast, track string) (uint64, bool, error) {
-	return s.manifests.LastGroup(broadcast, track)
+// ResumePoint implements Sink.
+func (s *StoreSink) ResumePoint(broadcast, track string) (manifest.ResumePoint, bool, error) {
+	return s.manifests.ResumePoint(broadcast, track)
 }
 
 func (s *StoreSink) newQueue() *commit.Queue {

@@ -267,12 +267,12 @@ func (w *worker) tracker(track string) (*gapTracker, error) {
 		return t, nil
 	}
 	t := newGapTracker()
-	seq, ok, err := w.sink.LastGroup(w.cfg.Broadcast, track)
+	p, ok, err := w.sink.ResumePoint(w.cfg.Broadcast, track)
 	if err != nil {
 		return nil, fmt.Errorf("resume %s: %w", track, err)
 	}
 	if ok {
-		t.resume(seq)
+		t.resume(p)
 	}
 	w.trackers[track] = t
 	return t, nil

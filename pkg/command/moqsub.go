@@ -49,8 +49,8 @@ EXIT STATUS
 			}
 			sink := archive.NewRecordSink(streams(c).Stdout)
 			if dir := c.String("resume-manifest-dir"); dir != "" {
-				sink.Resume = func(broadcast, track string) (uint64, bool, error) {
-					return manifest.LastGroup(dir, broadcast, track)
+				sink.Resume = func(broadcast, track string) (manifest.ResumePoint, bool, error) {
+					return manifest.ReadResumePoint(dir, broadcast, track)
 				}
 			}
 			cfg.RelayURL, cfg.Broadcast, cfg.MaxAttempts = relay, c.String("name"), c.Int("max-attempts")

@@ -188,13 +188,13 @@ func (a *Appender) reopenIfGone() error {
 // Path is the manifest file's path.
 func (a *Appender) Path() string { return a.path }
 
-// LastGroup returns the highest group sequence accounted for by the file's last
-// resumeWindow entries (see the package function LastGroup), as of the last
-// Append or open; ok is false when the file holds no entry.
-func (a *Appender) LastGroup() (seq uint64, ok bool) {
+// ResumePoint returns where archiving the file's track resumes, from its last
+// resumeWindow entries (see ReadResumePoint), as of the last Append or open;
+// ok is false when the file holds no entry.
+func (a *Appender) ResumePoint() (p ResumePoint, ok bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.recentSeq.max()
+	return a.recentSeq.point()
 }
 
 // Append writes the entries that are not duplicates as one write(2) and fsyncs
@@ -343,36 +343,6 @@ func (a *Appender) remember(e *Entry) {
 	a.recentSeq.add(e)
 }
 
-// resumeWindow is how many of the last entries LastGroup looks at. Groups are
-// appended as they complete, slightly out of order, so the last line alone may
-// not hold the highest sequence; a short window still follows a publisher that
-// restarted its sequence numbers.
-const resumeWindow = 64
-
-// seqRing holds the sequences accounted for by the last resumeWindow entries: a
-// group's sequence, or the last sequence of a gap.
-type seqRing struct {
-	seqs [resumeWindow]uint64
-	n    int
-}
-
-func (r *seqRing) add(e *Entry) {
-	seq := e.Group
-	if e.Kind == record.KindGap {
-		seq = e.Last
-	}
-	r.seqs[r.n%resumeWindow] = seq
-	r.n++
-}
-
-// max returns the highest sequence in the window; ok is false when it is empty.
-func (r *seqRing) max() (seq uint64, ok bool) {
-	for i := 0; i < min(r.n, resumeWindow); i++ {
-		seq = max(seq, r.seqs[i])
-	}
-	return seq, r.n > 0
-}
-
 // readTail returns the end of the file, from a line start, holding at most
 // DedupWindowEntries complete lines and about DedupWindowBytes.
 func readTail(r io.ReaderAt, size int64) (start int64, data []byte, err error) {
@@ -479,37 +449,37 @@ func (w *dedupWindow) add(k dedupKey) {
 	w.count[k]++
 }
 
-// LastGroup reads the highest group sequence accounted for (archived, or in a
-// gap) by the last resumeWindow complete entries of the manifest file of
-// (broadcast, track) under dir, without locking or repairing it. ok is false
-// when the file does not exist or holds no entry of that broadcast and track.
-func LastGroup(dir, broadcast, track string) (seq uint64, ok bool, err error) {
+// ReadResumePoint reads where archiving (broadcast, track) resumes from the last
+// resumeWindow complete entries of its manifest file under dir, without
+// locking or repairing it. ok is false when the file does not exist or holds
+// no entry of that broadcast and track.
+func ReadResumePoint(dir, broadcast, track string) (p ResumePoint, ok bool, err error) {
 	rel, err := FilePath("", broadcast, track)
 	if err != nil {
-		return 0, false, fmt.Errorf("manifest: %w", err)
+		return ResumePoint{}, false, fmt.Errorf("manifest: %w", err)
 	}
 	root, err := safefs.OpenRoot(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+		return ResumePoint{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("manifest: %w", err)
+		return ResumePoint{}, false, fmt.Errorf("manifest: %w", err)
 	}
 	f, err := root.Open(rel)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+		return ResumePoint{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("manifest: %w", err)
+		return ResumePoint{}, false, fmt.Errorf("manifest: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, false, fmt.Errorf("manifest: %w", err)
+		return ResumePoint{}, false, fmt.Errorf("manifest: %w", err)
 	}
 	_, data, err := readTail(f, fi.Size())
 	if err != nil {
-		return 0, false, fmt.Errorf("manifest: read %s: %w", f.Name(), err)
+		return ResumePoint{}, false, fmt.Errorf("manifest: read %s: %w", f.Name(), err)
 	}
 	var ring seqRing
 	for _, e := range scanTail(data).entries {
@@ -517,6 +487,6 @@ func LastGroup(dir, broadcast, track string) (seq uint64, ok bool, err error) {
 			ring.add(&e)
 		}
 	}
-	seq, ok = ring.max()
-	return seq, ok, nil
+	p, ok = ring.point()
+	return p, ok, nil
 }

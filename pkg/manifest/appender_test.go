@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,8 +71,8 @@ func TestAppendDedupAndLastGroup(t *testing.T) {
 	if rep != nil {
 		t.Fatalf("repair on a new file: %+v", rep)
 	}
-	if _, ok := a.LastGroup(); ok {
-		t.Fatal("LastGroup on an empty file")
+	if _, ok := a.ResumePoint(); ok {
+		t.Fatal("ResumePoint on an empty file")
 	}
 	res, err := a.Append(groupEntry(1, "a"), gapEntry(2, 3), groupEntry(4, "b"), groupEntry(4, "b"))
 	if err != nil || res != (AppendResult{Appended: 3, Duplicates: 1}) {
@@ -82,8 +83,8 @@ func TestAppendDedupAndLastGroup(t *testing.T) {
 	// A restart re-feeding the same entries appends only the new one; the
 	// same group sequence with other content is not a duplicate.
 	a, _ = openTest(t, dir)
-	if seq, ok := a.LastGroup(); !ok || seq != 4 {
-		t.Fatalf("LastGroup after reopen = %d, %v; want 4", seq, ok)
+	if p, ok := a.ResumePoint(); !ok || p.High != 4 {
+		t.Fatalf("ResumePoint after reopen = %+v, %v; want 4", p, ok)
 	}
 	res, err = a.Append(groupEntry(1, "a"), gapEntry(2, 3), groupEntry(4, "b"), groupEntry(4, "B"), groupEntry(5, "c"))
 	if err != nil || res != (AppendResult{Appended: 2, Duplicates: 3}) {
@@ -100,11 +101,11 @@ func TestAppendDedupAndLastGroup(t *testing.T) {
 	if strings.Join(seqs, " ") != "group1 gap0 group4 group4 group5" {
 		t.Fatalf("file holds %v", seqs)
 	}
-	if seq, ok, err := LastGroup(dir, testBroadcast, testTrack); err != nil || !ok || seq != 5 {
-		t.Fatalf("LastGroup(dir) = %d, %v, %v; want 5", seq, ok, err)
+	if p, ok, err := ReadResumePoint(dir, testBroadcast, testTrack); err != nil || !ok || p.High != 5 {
+		t.Fatalf("ReadResumePoint = %+v, %v, %v; want 5", p, ok, err)
 	}
-	if _, ok, err := LastGroup(dir, testBroadcast, "absent"); ok || err != nil {
-		t.Fatalf("LastGroup of a missing file = %v, %v", ok, err)
+	if _, ok, err := ReadResumePoint(dir, testBroadcast, "absent"); ok || err != nil {
+		t.Fatalf("ReadResumePoint of a missing file = %v, %v", ok, err)
 	}
 }
 
@@ -230,8 +231,8 @@ func TestDirBoundsOpenFiles(t *testing.T) {
 			}
 		}
 	}
-	if seq, ok, err := d.LastGroup(testBroadcast, "track3"); err != nil || !ok || seq != 3 {
-		t.Fatalf("LastGroup = %d, %v, %v", seq, ok, err)
+	if p, ok, err := d.ResumePoint(testBroadcast, "track3"); err != nil || !ok || p.High != 3 {
+		t.Fatalf("ResumePoint = %+v, %v, %v", p, ok, err)
 	}
 }
 
@@ -252,14 +253,21 @@ func TestDecoder(t *testing.T) {
 	}
 }
 
-func TestLastGroupCountsGapsAndReordering(t *testing.T) {
+func TestResumePoint(t *testing.T) {
 	tests := []struct {
 		name    string
 		entries []Entry
-		want    uint64
+		high    uint64
+		missing []uint64
 	}{
-		{"a trailing gap accounts for its last group", []Entry{groupEntry(7, "a"), gapEntry(8, 12)}, 12},
-		{"groups appended out of order", []Entry{groupEntry(9, "a"), groupEntry(11, "b"), groupEntry(10, "c")}, 11},
+		{"a trailing gap accounts for its last group", []Entry{groupEntry(7, "a"), gapEntry(8, 12)}, 12, nil},
+		{"groups appended out of order", []Entry{groupEntry(9, "a"), groupEntry(11, "b"), groupEntry(10, "c")}, 11, nil},
+		{"groups in flight at a crash", []Entry{groupEntry(3, "a"), groupEntry(5, "b"), groupEntry(8, "c")}, 8, []uint64{4, 6, 7}},
+		{"a gap accounts for its range", []Entry{groupEntry(3, "a"), gapEntry(4, 6), groupEntry(8, "c")}, 8, []uint64{7}},
+		{"holes of an older publisher session are not told", []Entry{groupEntry(20, "a"), groupEntry(18, "b"), groupEntry(22, "c"), groupEntry(0, "d"), groupEntry(2, "e"), groupEntry(5, "f")}, 22, nil},
+		{"the last publisher session's holes", []Entry{groupEntry(5, "a"), groupEntry(0, "b"), groupEntry(1, "c"), groupEntry(3, "d"), groupEntry(6, "e"), groupEntry(8, "f")}, 8, []uint64{2, 4, 5, 7}},
+		{"a restarted publisher below the old high", []Entry{groupEntry(40, "a"), groupEntry(0, "b"), groupEntry(2, "c")}, 40, nil},
+		{"a huge jump keeps the holes just below the high", []Entry{groupEntry(0, "a"), groupEntry(1<<40, "b")}, 1 << 40, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,17 +276,31 @@ func TestLastGroupCountsGapsAndReordering(t *testing.T) {
 			if _, err := a.Append(tt.entries...); err != nil {
 				t.Fatal(err)
 			}
-			if seq, ok := a.LastGroup(); !ok || seq != tt.want {
-				t.Errorf("Appender.LastGroup = %d, %v; want %d", seq, ok, tt.want)
+			check := func(what string, p ResumePoint, ok bool) {
+				t.Helper()
+				if !ok || p.High != tt.high {
+					t.Errorf("%s: high %d, %v; want %d", what, p.High, ok, tt.high)
+				}
+				if tt.name == "a huge jump keeps the holes just below the high" {
+					if n := len(p.Missing); n != resumeWindow || p.Missing[0] != 1<<40-resumeWindow || p.Missing[n-1] != 1<<40-1 {
+						t.Errorf("%s: %d missing, %v..%v; want the %d below %d", what, n, p.Missing[:1], p.Missing[n-1:], resumeWindow, uint64(1<<40))
+					}
+				} else if !slices.Equal(p.Missing, tt.missing) {
+					t.Errorf("%s: missing %v, want %v", what, p.Missing, tt.missing)
+				}
 			}
-			if seq, ok, err := LastGroup(dir, testBroadcast, testTrack); err != nil || !ok || seq != tt.want {
-				t.Errorf("LastGroup = %d, %v, %v; want %d", seq, ok, err, tt.want)
+			p, ok := a.ResumePoint()
+			check("Appender.ResumePoint", p, ok)
+			p, ok, err := ReadResumePoint(dir, testBroadcast, testTrack)
+			if err != nil {
+				t.Fatal(err)
 			}
+			check("ReadResumePoint", p, ok)
 		})
 	}
 }
 
-func TestLastGroupFollowsARestartedPublisher(t *testing.T) {
+func TestResumePointFollowsARestartedPublisher(t *testing.T) {
 	dir := t.TempDir()
 	a, _ := openTest(t, dir)
 	entries := []Entry{groupEntry(5000, "old epoch")}
@@ -288,7 +310,7 @@ func TestLastGroupFollowsARestartedPublisher(t *testing.T) {
 	if _, err := a.Append(entries...); err != nil {
 		t.Fatal(err)
 	}
-	if seq, ok := a.LastGroup(); !ok || seq != resumeWindow-1 {
-		t.Errorf("LastGroup = %d, %v; want %d (the old epoch out of the window)", seq, ok, resumeWindow-1)
+	if p, ok := a.ResumePoint(); !ok || p.High != resumeWindow-1 || len(p.Missing) > 0 {
+		t.Errorf("ResumePoint = %+v, %v; want %d (the old epoch out of the window)", p, ok, resumeWindow-1)
 	}
 }

@@ -62,16 +62,16 @@ func (d *Dir) Append(broadcast, track string, entries ...Entry) (AppendResult, e
 	return s.a.Append(entries...)
 }
 
-// LastGroup returns the file's last group sequence as Appender.LastGroup does,
+// ResumePoint returns the file's resume point as Appender.ResumePoint does,
 // opening (and repairing) the file if needed.
-func (d *Dir) LastGroup(broadcast, track string) (seq uint64, ok bool, err error) {
+func (d *Dir) ResumePoint(broadcast, track string) (p ResumePoint, ok bool, err error) {
 	s, err := d.acquire(broadcast, track)
 	if err != nil {
-		return 0, false, err
+		return ResumePoint{}, false, err
 	}
 	defer d.release(s)
-	seq, ok = s.a.LastGroup()
-	return seq, ok, nil
+	p, ok = s.a.ResumePoint()
+	return p, ok, nil
 }
 
 // Close closes every open file.

@@ -90,8 +90,8 @@ func TestAppendRefusesLinksAndSpecialFiles(t *testing.T) {
 				defer d.Close()
 				_, err = d.Append(testBroadcast, testTrack, groupEntry(1, "a"))
 				check("Dir.Append", err)
-				_, _, err = LastGroup(dir, testBroadcast, testTrack)
-				check("LastGroup", err)
+				_, _, err = ReadResumePoint(dir, testBroadcast, testTrack)
+				check("ReadResumePoint", err)
 			})
 			if outside != "" {
 				if got, _ := os.ReadFile(outside); string(got) != precious {
