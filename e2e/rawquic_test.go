@@ -4,10 +4,16 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/every-channel/ec-node/pkg/archive"
 
 	"github.com/every-channel/ec-node/internal/peers"
 	"github.com/every-channel/ec-node/pkg/moq"
@@ -74,5 +80,86 @@ func TestRawQUICDial(t *testing.T) {
 		}
 		sub.Close()
 		sess.Close()
+	}
+}
+
+// TestRawQUICArchiveRealPeers archives one live moq-cli broadcast, published
+// over raw QUIC, through the real moq-relay three ways at once: wt-archive
+// over raw QUIC (moqt://) with moq-lite-06 and with draft-14, and wt-archive
+// over WebTransport as the reference. Every archive must pass checkArchive
+// (cas verify, manifests, no holes, ffmpeg decodes), and each group archived
+// over raw QUIC and over WebTransport must be the same object.
+func TestRawQUICArchiveRealPeers(t *testing.T) {
+	ecNode := buildBinary(t, "ec-node")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	relay, err := peers.StartRelay(ctx, t.Logf, peers.RelayOptions{Versions: []string{"moq-lite-06", "moq-transport-14"}, LogDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Kill() })
+	pub, err := peers.StartPublisher(ctx, relay, "e2e.hang", t.Logf, peers.PublisherOptions{LogDir: dir, RawQUIC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Kill() })
+
+	archivers := []struct {
+		name, url, protocol, version string
+	}{
+		{"quic-lite", relay.QUICURL("anon"), "moq-lite", "moq-lite-06"},
+		{"quic-ietf", relay.QUICURL("anon"), "ietf", "moq-transport-14"},
+		{"wt", relay.URL("anon"), "moq-lite", "moq-lite-06"},
+	}
+	cmds := map[string]*exec.Cmd{}
+	for _, a := range archivers {
+		root := filepath.Join(dir, a.name)
+		c := exec.Command(ecNode, "wt-archive", "--url", a.url, "--name", "e2e.hang",
+			"--tls-fingerprint", relay.Fingerprint(), "--protocol", a.protocol,
+			"--status-file", root+"/status.json",
+			"--output-dir", root+"/cas", "--manifest-dir", root+"/manifests")
+		c.Stderr = logFile(t, dir, a.name+".log")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[a.name] = c
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, a := range archivers {
+				t.Logf("wt-archive %s:\n%s", a.name, readFile(dir, a.name+".log"))
+			}
+		}
+	})
+	time.Sleep(archiveWindow)
+	for _, a := range archivers {
+		var status archive.Status
+		raw, err := os.ReadFile(filepath.Join(dir, a.name, "status.json"))
+		if err == nil {
+			err = json.Unmarshal(raw, &status)
+		}
+		if err != nil {
+			t.Fatalf("%s status file: %v", a.name, err)
+		}
+		if status.Version != a.version {
+			t.Errorf("%s status file: version %q, want %q", a.name, status.Version, a.version)
+		}
+	}
+	for _, c := range cmds {
+		if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("wt-archive %s: %v\n%s", name, err, readFile(dir, name+".log"))
+		}
+	}
+	for _, a := range archivers {
+		checkArchive(t, filepath.Join(dir, a.name), "e2e.hang", archiveWindow)
+	}
+	for _, name := range []string{"quic-lite", "quic-ietf"} {
+		sameGroups(t, filepath.Join(dir, "wt"), filepath.Join(dir, name), "e2e.hang")
 	}
 }
