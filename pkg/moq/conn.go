@@ -101,7 +101,11 @@ func (c *conn) sendSetup(ctx context.Context, role uint64, target string) error 
 	if _, err := str.Write(b); err != nil {
 		return fmt.Errorf("moq: write setup: %w", err)
 	}
-	return str.Close()
+	// moq-relay reads the one message and then stops the stream; its
+	// STOP_SENDING can beat our FIN (seen over raw QUIC), and Close then fails
+	// although the SETUP was delivered. A relay refusing it ends the session.
+	_ = str.Close()
+	return nil
 }
 
 // serveUni hands every uni stream the relay opens to handle, each on its own
