@@ -14,6 +14,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/every-channel/ec-node/pkg/moq"
 )
 
 // Broadcast is one live broadcast and the relay that carries it.
@@ -27,10 +29,9 @@ type Source interface {
 	List(ctx context.Context) ([]Broadcast, error)
 }
 
-// relaySchemes are the relay URL schemes ValidateRelayURL accepts: https for
-// WebTransport, moqt and moql for raw QUIC (the schemes moq-relay and moq-cli
-// use; package moq dials each).
-var relaySchemes = []string{"https", "moqt", "moql"}
+// relaySchemes are the relay URL schemes ValidateRelayURL accepts: the ones
+// moq.Dial dials, https for WebTransport, moqt and moql for raw QUIC.
+var relaySchemes = []string{moq.SchemeWebTransport, moq.SchemeQUIC, moq.SchemeQUICLite}
 
 // Limits on names and URLs from the network.
 const (
