@@ -114,7 +114,7 @@ in
     relayUrl = mkOption {
       type = types.str;
       default = "https://cdn.moq.dev/anon";
-      description = "Relay of the static broadcasts, and the relay whose announcements are used when relayAnnounce is set.";
+      description = "Relay of the static broadcasts, and the relay whose announcements are used when relayAnnounce is set. https:// dials WebTransport, moqt:// or moql:// raw QUIC.";
     };
 
     relayAnnounce = mkOption {
@@ -241,8 +241,8 @@ in
         message = "services.every-channel.ec-node.archive.${o.option} must be an ${o.scheme} URL without spaces, got \"${toString o.url}\"";
       })
       [
-        { option = "relayUrl"; url = cfg.relayUrl; scheme = "https://"; pattern = "https://[^[:space:]]+"; }
-        { option = "relayUrlOverride"; url = cfg.relayUrlOverride; scheme = "https://"; pattern = "https://[^[:space:]]+"; }
+        { option = "relayUrl"; url = cfg.relayUrl; scheme = "https://, moqt:// or moql://"; pattern = "(https|moqt|moql)://[^[:space:]]+"; }
+        { option = "relayUrlOverride"; url = cfg.relayUrlOverride; scheme = "https://, moqt:// or moql://"; pattern = "(https|moqt|moql)://[^[:space:]]+"; }
         { option = "directoryUrl"; url = cfg.directoryUrl; scheme = "http(s)://"; pattern = "https?://[^[:space:]]+"; }
       ];
 

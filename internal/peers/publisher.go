@@ -18,6 +18,9 @@ type PublisherOptions struct {
 	// Version forces the publisher's moq version (--connect-version); empty lets
 	// it negotiate (moq-cli 0.14.8 prefers moq-lite-06).
 	Version string
+	// RawQUIC makes the publisher dial the relay over raw QUIC (QUICURL)
+	// instead of WebTransport.
+	RawQUIC bool
 	// LogDir receives ffmpeg.log and publisher.log (required).
 	LogDir string
 	// Size is the test pattern size (default "320x240"), FPS its rate (default 30).
@@ -56,7 +59,11 @@ func StartPublisher(ctx context.Context, relay *Relay, broadcast string, logf Lo
 		"-g", fps, "-keyint_min", fps, "-sc_threshold", "0",
 		"-c:a", "aac", "-b:a", "64k",
 		"-f", "mp4", "-movflags", "cmaf+separate_moof+delay_moov+skip_trailer+frag_every_frame", "-")
-	args := []string{"--connect", relay.URL(opts.Root), "--connect-tls-fingerprint", relay.Fingerprint(),
+	url := relay.URL(opts.Root)
+	if opts.RawQUIC {
+		url = relay.QUICURL(opts.Root)
+	}
+	args := []string{"--connect", url, "--connect-tls-fingerprint", relay.Fingerprint(),
 		"--broadcast", broadcast}
 	if opts.Version != "" {
 		args = append(args, "--connect-version", opts.Version)

@@ -107,6 +107,12 @@ func (r *Relay) URL(path string) string {
 	return fmt.Sprintf("https://127.0.0.1:%d/%s", r.Port, path)
 }
 
+// QUICURL is the raw QUIC URL of the same session (moqt://): moq-relay serves
+// its moq ALPNs on the QUIC port that also serves WebTransport.
+func (r *Relay) QUICURL(path string) string {
+	return fmt.Sprintf("moqt://127.0.0.1:%d/%s", r.Port, path)
+}
+
 // HTTPURL is the relay's plain-HTTP listener (certificate, /announced/).
 func (r *Relay) HTTPURL() string { return fmt.Sprintf("http://127.0.0.1:%d", r.Port) }
 

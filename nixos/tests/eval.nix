@@ -107,6 +107,9 @@ let
     "extra args last" = builtins.elemAt custom.unitArgs (builtins.length custom.unitArgs - 1) == "1m";
     "assertions hold for both configurations" = assertionsHold plain && assertionsHold custom;
     "an http relayUrl fails an assertion" = !(assertionsHold (evalWith { relayUrl = "http://cdn.moq.dev/anon"; }));
+    "raw QUIC relay URLs pass the assertions" =
+      assertionsHold (evalWith { relayUrl = "moqt://cdn.moq.dev/anon"; relayUrlOverride = "moql://203.0.113.7:443/anon"; });
+    "a wss relayUrlOverride fails an assertion" = !(assertionsHold (evalWith { relayUrlOverride = "wss://cdn.moq.dev/anon"; }));
     "a relayUrlOverride with a space fails an assertion" = !(assertionsHold (evalWith { relayUrlOverride = "https://a b/"; }));
     "a file directoryUrl fails an assertion" = !(assertionsHold (evalWith { directoryUrl = "file:///etc/passwd"; }));
     "serve: every option has a default and a description" =

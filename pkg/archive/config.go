@@ -14,7 +14,7 @@ var DefaultTracks = []string{"catalog.json", "init.mp4", "video0.m4s", "audio0.m
 
 // Config configures one broadcast worker (Run).
 type Config struct {
-	RelayURL  string // https URL; the path is the session root, ?jwt= is passed through
+	RelayURL  string // https (WebTransport) or moqt/moql (raw QUIC) URL; the path is the session root, ?jwt= is passed through
 	Broadcast string // broadcast path relative to the session root
 	// Tracks, when set, is the exact list of tracks to archive. When empty the
 	// worker follows catalog.json, and archives FallbackTracks when the

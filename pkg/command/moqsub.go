@@ -26,7 +26,7 @@ track from the manifests, so a restarted pipeline records what it missed meanwhi
 EXIT STATUS
    0 stopped by a signal; 75 gave up after --max-attempts; 78 configuration error`,
 		Flags: slices.Concat([]cli.Flag{
-			&cli.StringFlag{Name: "url", Value: DefaultRelayURL, Usage: "relay URL; the path is the session root, ?jwt= is passed through"},
+			&cli.StringFlag{Name: "url", Value: DefaultRelayURL, Usage: "relay URL: https:// (WebTransport) or moqt:// (raw QUIC); the path is the session root, ?jwt= is passed through"},
 			&cli.StringFlag{Name: "name", Usage: "broadcast name"},
 			&cli.StringFlag{Name: "resume-manifest-dir", Usage: "manifest root to resume gap tracking from"},
 			maxAttemptsFlag,

@@ -38,7 +38,7 @@ EXIT STATUS
    75  the relay was unreachable or the session was lost
    78  configuration error (bad flags, nothing archived under that name)`,
 		Flags: slices.Concat([]cli.Flag{
-			&cli.StringFlag{Name: "url", Usage: "relay URL; the path is the session root, ?jwt= is passed through", EnvVars: []string{"EC_RELAY_URL"}},
+			&cli.StringFlag{Name: "url", Usage: "relay URL: https:// (WebTransport) or moqt:// (raw QUIC); the path is the session root, ?jwt= is passed through", EnvVars: []string{"EC_RELAY_URL"}},
 			&cli.StringFlag{Name: "name", Usage: "broadcast name to publish under (relative to the URL's root)"},
 			&cli.StringFlag{Name: "from-broadcast", Usage: "archived broadcast to replay"},
 			&cli.StringFlag{Name: "output-dir", Aliases: []string{"cas-root"}, Usage: "CAS root", EnvVars: []string{"EC_OUTPUT_DIR"}},

@@ -35,7 +35,7 @@ EXIT STATUS
    78  configuration error (bad flags, unusable directories); restarting will not help
    74  the store could not be opened`,
 		Flags: slices.Concat([]cli.Flag{
-			&cli.StringFlag{Name: "url", Value: DefaultRelayURL, Usage: "relay URL; the path is the session root, ?jwt= is passed through", EnvVars: []string{"EC_RELAY_URL"}},
+			&cli.StringFlag{Name: "url", Value: DefaultRelayURL, Usage: "relay URL: https:// (WebTransport) or moqt:// (raw QUIC); the path is the session root, ?jwt= is passed through", EnvVars: []string{"EC_RELAY_URL"}},
 			&cli.StringFlag{Name: "name", Usage: "broadcast name (path relative to the URL's root)", EnvVars: []string{"EC_BROADCAST"}},
 			&cli.StringFlag{Name: "output-dir", Aliases: []string{"store"}, Usage: storeUsage, EnvVars: []string{"EC_OUTPUT_DIR"}},
 			&cli.StringFlag{Name: "manifest-dir", Usage: "manifest root", EnvVars: []string{"EC_MANIFEST_DIR"}},

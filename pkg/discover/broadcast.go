@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/every-channel/ec-node/pkg/moq"
 )
 
 // Broadcast is one live broadcast and the relay that carries it.
@@ -25,6 +28,10 @@ type Broadcast struct {
 type Source interface {
 	List(ctx context.Context) ([]Broadcast, error)
 }
+
+// relaySchemes are the relay URL schemes ValidateRelayURL accepts: the ones
+// moq.Dial dials, https for WebTransport, moqt and moql for raw QUIC.
+var relaySchemes = []string{moq.SchemeWebTransport, moq.SchemeQUIC, moq.SchemeQUICLite}
 
 // Limits on names and URLs from the network.
 const (
@@ -58,11 +65,12 @@ func ValidateName(name string) error {
 // ValidateRelayURL is the one check of a relay URL, whether it comes from a
 // directory entry, a command-line flag or a rendered unit. It accepts
 //
-//	https://host[:port][/path][?jwt=TOKEN]
+//	https://host[:port][/path][?jwt=TOKEN]  (WebTransport)
+//	moqt://host[:port][/path][?jwt=TOKEN]   (raw QUIC; moql:// alike)
 //
-// in normalized form: scheme https (WebTransport runs only over TLS, and a
-// directory entry must not point workers at a cleartext endpoint); a host
-// (see validHost) and, if given, a port from 1 to 65535 without leading
+// in normalized form: scheme https, moqt or moql (all three run over TLS 1.3,
+// and a directory entry must not point workers at a cleartext endpoint); a
+// host (see validHost) and, if given, a port from 1 to 65535 without leading
 // zeros; a path whose segments are neither empty (a single trailing "/"
 // aside), "." nor "..", even percent-encoded, and which is written as Go's
 // url package writes it (so one relay path has one spelling, and one Key);
@@ -74,8 +82,8 @@ func ValidateRelayURL(raw string) error {
 		return err
 	}
 	safe := redacted(raw)
-	if u.Scheme != "https" {
-		return fmt.Errorf("relay URL %s: scheme must be https", safe)
+	if !slices.Contains(relaySchemes, u.Scheme) {
+		return fmt.Errorf("relay URL %s: scheme must be one of %s", safe, strings.Join(relaySchemes, ", "))
 	}
 	if err := validPath(u.Path); err != nil {
 		return fmt.Errorf("relay URL %s: %w", safe, err)

@@ -32,7 +32,12 @@ func TestValidateRelayURL(t *testing.T) {
 		{"http://cdn.moq.dev/anon", false},
 		{"HTTPS://cdn.moq.dev/anon", false},
 		{"file:///etc/passwd", false},
-		{"moqt://cdn.moq.dev/anon", false},
+		{"MOQT://cdn.moq.dev/anon", false},
+		{"moq://cdn.moq.dev/anon", false},
+		{"moqt-14://cdn.moq.dev/anon", false},
+		{"wss://cdn.moq.dev/anon", false},
+		{"moqt:cdn.moq.dev", false},
+		{"moqt:///anon", false},
 		{"not a url", false},
 		{"", false},
 		{"//cdn.moq.dev/anon", false},
@@ -97,9 +102,18 @@ func TestValidateRelayURL(t *testing.T) {
 		{"https://cdn.moq.dev/" + strings.Repeat("a", MaxURLLen), false},
 	}
 	for _, tt := range tests {
-		err := ValidateRelayURL(tt.url)
-		if (err == nil) != tt.ok {
-			t.Errorf("ValidateRelayURL(%q) = %v, want ok=%v", tt.url, err, tt.ok)
+		// Raw QUIC URLs (moqt, moql) pass exactly the checks WebTransport ones do.
+		for _, scheme := range []string{"https", "moqt", "moql"} {
+			u := tt.url
+			if rest, ok := strings.CutPrefix(u, "https"); ok {
+				u = scheme + rest
+			} else if scheme != "https" {
+				continue
+			}
+			err := ValidateRelayURL(u)
+			if (err == nil) != tt.ok {
+				t.Errorf("ValidateRelayURL(%q) = %v, want ok=%v", u, err, tt.ok)
+			}
 		}
 	}
 }

@@ -85,13 +85,14 @@ func (c *conn) end(err error) {
 
 // sendSetup writes our SETUP uni stream (lite-05 on). The role tells moq-relay
 // which half to wire: a subscriber gets no announce stream toward it, a
-// publisher is only subscribed to.
-func (c *conn) sendSetup(ctx context.Context, role uint64) error {
+// publisher is only subscribed to. target is the request target raw QUIC must
+// send (relayLink.target), "" for none.
+func (c *conn) sendSetup(ctx context.Context, role uint64, target string) error {
 	if !c.version.HasSetup() {
 		return nil
 	}
 	b := wire.AppendStreamType(nil, wire.StreamSetup)
-	b, err := wire.Setup{Role: role}.Append(b, c.version)
+	b, err := wire.Setup{Role: role, Path: target, HasPath: target != ""}.Append(b, c.version)
 	if err != nil {
 		return err
 	}
@@ -102,7 +103,11 @@ func (c *conn) sendSetup(ctx context.Context, role uint64) error {
 	if _, err := str.Write(b); err != nil {
 		return fmt.Errorf("moq: write setup: %w", err)
 	}
-	return str.Close()
+	// moq-relay reads the one message and then stops the stream; its
+	// STOP_SENDING can beat our FIN (seen over raw QUIC), and Close then fails
+	// although the SETUP was delivered. A relay refusing it ends the session.
+	_ = str.Close()
+	return nil
 }
 
 // serveUni hands every uni stream the relay opens to handle, each on its own

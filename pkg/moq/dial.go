@@ -50,12 +50,26 @@ type TLSOptions struct {
 	RootCAs *x509.CertPool
 }
 
-// handshakeTimeout bounds the QUIC+WebTransport handshake when ctx has no deadline.
+// handshakeTimeout bounds the QUIC (+WebTransport) handshake when ctx has no deadline.
 const handshakeTimeout = 15 * time.Second
 
-// Dial opens a WebTransport session to a moq-relay URL (https://host:port/root,
-// optionally with ?jwt=TOKEN, passed through untouched) and negotiates a
-// moq-lite version through WT-Available-Protocols.
+// Relay URL schemes, as moq-relay and moq-cli (moq-tokio) read them: https
+// dials WebTransport and offers the moq versions as WT-Available-Protocols;
+// moqt and moql dial raw QUIC and offer them as TLS ALPNs (moq-relay serves
+// both on its one QUIC port). moq-tokio treats moqt and moql alike; only
+// moqt sends the authority in an IETF CLIENT_SETUP, and we send it for both,
+// as the draft asks of every raw QUIC client.
+const (
+	SchemeWebTransport = "https"
+	SchemeQUIC         = "moqt"
+	SchemeQUICLite     = "moql"
+)
+
+// Dial opens a session to a moq-relay URL and negotiates a version: over
+// WebTransport (https://host[:port]/root) through WT-Available-Protocols, over
+// raw QUIC (moqt:// or moql://host[:port]/root) through the ALPN. A ?jwt=TOKEN
+// query is passed through untouched: in the CONNECT URL, or over raw QUIC in
+// the SETUP with the path.
 //
 // The WebTransport client is package h3wt, not github.com/quic-go/webtransport-go:
 // moq-relay 0.17.8 refuses every webtransport-go release as a client (v0.10.0
@@ -64,27 +78,27 @@ const handshakeTimeout = 15 * time.Second
 func Dial(ctx context.Context, rawURL string, opts DialOptions) (Session, error) {
 	ctx, cancel := handshakeContext(ctx)
 	defer cancel()
-	wt, offered, log, err := dialWT(ctx, rawURL, opts)
+	rl, err := dialRelay(ctx, rawURL, opts)
 	if err != nil {
 		return nil, err
 	}
 	// A relay that selects no subprotocol may still take draft-14's own
 	// negotiation (CLIENT_SETUP), as moq-relay does; only tried when asked for
 	// IETF alone, so that auto fails fast against a relay speaking neither.
-	if picked := wt.Protocol(); picked == ietf.Protocol || (picked == "" && opts.Protocol == ProtocolIETF) {
-		is, err := dialIETF(ctx, wt, log.With("version", ietf.Name))
+	if picked := rl.wt.Protocol(); picked == ietf.Protocol || (picked == "" && opts.Protocol == ProtocolIETF) {
+		is, err := dialIETF(ctx, rl)
 		if err != nil {
 			return nil, fmt.Errorf("moq: relay %s: %w", RedactURL(rawURL), err)
 		}
 		is.log.Info("moq session established")
 		return is, nil
 	}
-	version, err := liteVersion(wt, offered, rawURL)
+	version, err := rl.liteVersion()
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(wt, version, log.With("version", version.String()))
-	if err := s.sendSetup(ctx, wire.RoleSubscriber); err != nil {
+	s := newSession(rl.wt, version, rl.log.With("version", version.String()))
+	if err := s.sendSetup(ctx, wire.RoleSubscriber, rl.target); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -101,38 +115,49 @@ func handshakeContext(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, handshakeTimeout)
 }
 
-// dialWT opens the WebTransport session, offering the moq-lite versions of
-// opts and, as opts.Protocol asks, IETF draft-14; Dial (subscriber) and
-// DialPublisher build on it. It returns what it offered and a logger carrying
-// the redacted relay URL.
-func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session, []string, *slog.Logger, error) {
+// relayLink is a dialled relay: the transport session, what we offered on it,
+// and what the MoQ handshake must carry because the transport did not.
+type relayLink struct {
+	wt      *h3wt.Session
+	offered []string
+	// target is the request target, the URL's path and ?query, that raw QUIC
+	// sends in the SETUP ("" for the relay's root); "" over WebTransport, whose
+	// CONNECT carries the URL and where a SETUP path is a protocol violation.
+	target string
+	// authority is host:port for an IETF CLIENT_SETUP over raw QUIC.
+	authority string
+	safeURL   string
+	log       *slog.Logger // carries the redacted relay URL
+}
+
+// dialRelay opens the transport the URL's scheme names, offering the moq-lite
+// versions of opts and, as opts.Protocol asks, IETF draft-14; Dial
+// (subscriber) and DialPublisher build on it.
+func dialRelay(ctx context.Context, rawURL string, opts DialOptions) (*relayLink, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	safeURL := RedactURL(rawURL)
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, nil, nil, fmt.Errorf("moq: relay URL %q: want https://host[:port]/path", safeURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("moq: relay URL %q: want https://, moqt:// or moql://host[:port]/path", safeURL)
 	}
-	names := opts.Versions
-	if len(names) == 0 {
-		for _, v := range wire.Versions {
-			names = append(names, v.String())
-		}
+	var raw bool
+	switch u.Scheme {
+	case SchemeWebTransport:
+	case SchemeQUIC, SchemeQUICLite:
+		raw = true
+	default:
+		return nil, fmt.Errorf("moq: relay URL %q: scheme %q: want https (WebTransport), moqt or moql (raw QUIC)", safeURL, u.Scheme)
 	}
-	for _, n := range names {
-		if _, err := wire.ParseVersion(n); err != nil {
-			return nil, nil, nil, fmt.Errorf("moq: %w", err)
-		}
-	}
-	names, err = protocolOffer(opts.Protocol, names)
+	names, err := offer(opts, raw)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	tlsConf, err := clientTLS(u.Hostname(), opts.TLS, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	qconf := &quic.Config{
 		// Pings every 500 ms make the relay answer (ACK) while no media flows, so
@@ -148,21 +173,68 @@ func dialWT(ctx context.Context, rawURL string, opts DialOptions) (*h3wt.Session
 		MaxIncomingUniStreams: 1024,
 		MaxIncomingStreams:    64,
 	}
-	wt, err := h3wt.Dial(ctx, rawURL, tlsConf, qconf, names)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
+	rl := &relayLink{offered: names, safeURL: safeURL, log: log.With("relay", safeURL)}
+	if raw {
+		rl.target = requestTarget(u)
+		rl.authority = u.Host
+		rl.wt, err = h3wt.DialQUIC(ctx, h3wt.HostPort(u), tlsConf, qconf, names)
+	} else {
+		rl.wt, err = h3wt.Dial(ctx, rawURL, tlsConf, qconf, names)
 	}
-	return wt, names, log.With("relay", safeURL), nil
+	if err != nil {
+		return nil, fmt.Errorf("moq: dial %s: %w", safeURL, scrub(err, rawURL, safeURL))
+	}
+	return rl, nil
 }
 
-// liteVersion is the moq-lite version the relay picked from offered; when it
-// picked none, the session is closed.
-func liteVersion(wt *h3wt.Session, offered []string, rawURL string) (wire.Version, error) {
-	picked := wt.Protocol()
+// offer is the list of versions to offer: the moq-lite versions of opts (all
+// supported by default), checked, and IETF draft-14 as opts.Protocol asks.
+// Over raw QUIC only the moq-lite versions with a SETUP stream (05 on) are
+// offered: 03 and 04 would have no way to send the URL's path.
+func offer(opts DialOptions, raw bool) ([]string, error) {
+	names := opts.Versions
+	if len(names) == 0 {
+		for _, v := range wire.Versions {
+			names = append(names, v.String())
+		}
+	}
+	var lite []string
+	for _, n := range names {
+		v, err := wire.ParseVersion(n)
+		if err != nil {
+			return nil, fmt.Errorf("moq: %w", err)
+		}
+		if !raw || v.HasSetup() {
+			lite = append(lite, n)
+		}
+	}
+	if len(lite) == 0 && opts.Protocol != ProtocolIETF {
+		return nil, fmt.Errorf("moq: raw QUIC needs moq-lite-05 or later (the SETUP carries the path); %v have none", names)
+	}
+	return protocolOffer(opts.Protocol, lite)
+}
+
+// requestTarget is what raw QUIC sends as the SETUP path: the URL's path, and
+// "?" and its query when there is one; "" for the root, as moq-tokio does.
+func requestTarget(u *url.URL) string {
+	target := u.EscapedPath()
+	if u.RawQuery != "" {
+		target += "?" + u.RawQuery
+	}
+	if target == "/" {
+		return ""
+	}
+	return target
+}
+
+// liteVersion is the moq-lite version the relay picked from what we offered;
+// when it picked none, the session is closed.
+func (rl *relayLink) liteVersion() (wire.Version, error) {
+	picked := rl.wt.Protocol()
 	version, err := wire.ParseVersion(picked)
 	if err != nil {
-		_ = wt.CloseWithError(wire.SessionVersion, "no common version")
-		return 0, fmt.Errorf("moq: relay %s picked none of %v (got %q)", RedactURL(rawURL), offered, picked)
+		_ = rl.wt.CloseWithError(wire.SessionVersion, "no common version")
+		return 0, fmt.Errorf("moq: relay %s picked none of %v (got %q)", rl.safeURL, rl.offered, picked)
 	}
 	return version, nil
 }

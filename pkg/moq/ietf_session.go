@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -53,15 +52,16 @@ type ietfSession struct {
 
 var _ Session = (*ietfSession)(nil)
 
-// dialIETF runs the draft-14 SETUP exchange on a fresh WebTransport session.
-func dialIETF(ctx context.Context, wt *h3wt.Session, log *slog.Logger) (*ietfSession, error) {
+// dialIETF runs the draft-14 SETUP exchange on a freshly dialled relay.
+func dialIETF(ctx context.Context, rl *relayLink) (*ietfSession, error) {
+	wt := rl.wt
 	s := &ietfSession{
 		session:   &session{subs: map[uint64]*subscription{}},
 		byRequest: map[uint64]*subscription{}, byAlias: map[uint64]*subscription{},
 		aliasChanged: make(chan struct{}),
 		published:    map[string]bool{}, watchers: map[uint64]*ietfAnnouncements{},
 	}
-	s.init(wt, 0, log) // the moq-lite version stays unset: Version reports the draft
+	s.init(wt, 0, rl.log.With("version", ietf.Name)) // the moq-lite version stays unset: Version reports the draft
 	ctrl, err := wt.OpenStreamSync(ctx)
 	if err != nil {
 		s.end(err)
@@ -70,7 +70,7 @@ func dialIETF(ctx context.Context, wt *h3wt.Session, log *slog.Logger) (*ietfSes
 	s.ctrl = ctrl
 	br := bufio.NewReaderSize(ctrl, streamBufferSize)
 	setup, err := ietf.ClientSetup{Versions: []uint64{ietf.Draft14}, MaxRequestID: maxRequestsFromRelay,
-		Implementation: "ec-node"}.Append(nil)
+		Implementation: "ec-node", Path: rl.target, Authority: rl.authority}.Append(nil)
 	if err == nil {
 		_, err = ctrl.Write(setup)
 	}

@@ -1,5 +1,5 @@
 // Package moq is the subscriber side of Media over QUIC: it dials a relay over
-// WebTransport, lists broadcasts and receives the groups of tracks. Its
+// WebTransport or raw QUIC, lists broadcasts and receives the groups of tracks. Its
 // publisher side (DialPublisher, publish.go) announces a broadcast and serves
 // the relay's subscriptions.
 //

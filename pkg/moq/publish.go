@@ -88,21 +88,21 @@ func DialPublisher(ctx context.Context, rawURL, broadcast string, opts DialOptio
 	}
 	hctx, cancel := handshakeContext(ctx)
 	defer cancel()
-	wt, offered, log, err := dialWT(hctx, rawURL, opts)
+	rl, err := dialRelay(hctx, rawURL, opts)
 	if err != nil {
 		return nil, err
 	}
-	version, err := liteVersion(wt, offered, rawURL)
+	version, err := rl.liteVersion()
 	if err != nil {
 		return nil, err
 	}
 	p := &Publisher{broadcast: broadcast, hop: randomHop(), tracks: map[string]*Track{},
 		announces: map[*announceStream]struct{}{}, subWake: make(chan struct{})}
-	p.init(wt, version, log.With("version", version.String(), "broadcast", broadcast))
+	p.init(rl.wt, version, rl.log.With("version", version.String(), "broadcast", broadcast))
 	p.watchRelay()
 	p.goSafe(func() { p.serveBidi(p.handleBidi) })
 	p.goSafe(func() { p.serveUni(p.handleUni) })
-	if err := p.sendSetup(hctx, wire.RolePublisher); err != nil {
+	if err := p.sendSetup(hctx, wire.RolePublisher, rl.target); err != nil {
 		p.end(err)
 		p.wg.Wait()
 		return nil, err

@@ -12,6 +12,10 @@
 // supported"), and v0.11+ send `:protocol webtransport-h3` and only the
 // draft-15 setting. It implements one session per QUIC connection; datagrams
 // are not used.
+//
+// The same Session also runs over a bare QUIC connection (DialQUIC), as
+// moq-relay serves clients that negotiate a moq version as the ALPN, so the
+// MoQ sessions above it are written once for both transports.
 package h3wt
 
 import (
@@ -20,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,11 +55,13 @@ func (e *SessionError) Error() string {
 	return fmt.Sprintf("webtransport session closed by peer: code %#x %q", e.Code, e.Message)
 }
 
-// Session is one WebTransport session, owning its QUIC connection.
+// Session is one WebTransport session, owning its QUIC connection, or a raw
+// QUIC connection used as one (DialQUIC).
 type Session struct {
 	conn     *quic.Conn
-	h3       *http3.RawClientConn
-	connect  *http3.RequestStream
+	raw      bool                 // no HTTP/3: streams carry no header, h3 and connect are nil
+	h3       *http3.RawClientConn // WebTransport only
+	connect  *http3.RequestStream // WebTransport only
 	id       atomic.Int64
 	protocol string
 
@@ -79,7 +86,7 @@ func Dial(ctx context.Context, rawURL string, tlsConf *tls.Config, qconf *quic.C
 	}
 	qconf = qconf.Clone()
 	qconf.EnableDatagrams = true // web-transport-proto requires H3 datagram support
-	conn, err := quic.DialAddr(ctx, u.Host, tlsConf, qconf)
+	conn, err := quic.DialAddr(ctx, HostPort(u), tlsConf, qconf)
 	if err != nil {
 		return nil, fmt.Errorf("h3wt: QUIC: %w", err)
 	}
@@ -97,6 +104,15 @@ func Dial(ctx context.Context, rawURL string, tlsConf *tls.Config, qconf *quic.C
 		return nil, err
 	}
 	return s, nil
+}
+
+// HostPort is the UDP address of u: its host and port, 443 when it names none.
+func HostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 func (s *Session) handshake(ctx context.Context, u *url.URL, protocols []string) error {
@@ -208,6 +224,10 @@ func (s *Session) acceptUni() {
 // handleUni routes a peer-opened uni stream: WebTransport streams of this
 // session to AcceptUniStream, HTTP/3's own (control, QPACK) to http3.
 func (s *Session) handleUni(str *quic.ReceiveStream) {
+	if s.raw {
+		s.queueUni(str)
+		return
+	}
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
 	typ, err := quicvarint.Peek(str)
 	if err != nil {
@@ -227,6 +247,10 @@ func (s *Session) handleUni(str *quic.ReceiveStream) {
 		return
 	}
 	_ = str.SetReadDeadline(time.Time{})
+	s.queueUni(str)
+}
+
+func (s *Session) queueUni(str *quic.ReceiveStream) {
 	select {
 	case s.uni <- &ReceiveStream{str: str}:
 	case <-s.ctx.Done():
@@ -245,6 +269,10 @@ func (s *Session) acceptBidi() {
 }
 
 func (s *Session) handleBidi(str *quic.Stream) {
+	if s.raw {
+		s.queueBidi(str)
+		return
+	}
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
 	r := quicvarint.NewReader(str)
 	typ, err := wire.ReadVarint(r)
@@ -253,12 +281,7 @@ func (s *Session) handleBidi(str *quic.Stream) {
 		id, err = wire.ReadVarint(r)
 		if err == nil && int64(id) == s.id.Load() {
 			_ = str.SetReadDeadline(time.Time{})
-			select {
-			case s.bidi <- &Stream{str: str}:
-			case <-s.ctx.Done():
-				str.CancelRead(errH3NoError)
-				str.CancelWrite(errH3NoError)
-			}
+			s.queueBidi(str)
 			return
 		}
 	}
@@ -266,7 +289,17 @@ func (s *Session) handleBidi(str *quic.Stream) {
 	str.CancelWrite(errH3StreamCreation)
 }
 
-// Protocol is the subprotocol the server picked from our offer ("" if none).
+func (s *Session) queueBidi(str *quic.Stream) {
+	select {
+	case s.bidi <- &Stream{str: str}:
+	case <-s.ctx.Done():
+		str.CancelRead(errH3NoError)
+		str.CancelWrite(errH3NoError)
+	}
+}
+
+// Protocol is the subprotocol (the ALPN, over raw QUIC) the server picked from
+// our offer ("" if none).
 func (s *Session) Protocol() string { return s.protocol }
 
 // Context is cancelled when the session ends; context.Cause says why.
@@ -306,6 +339,9 @@ func (s *Session) OpenStreamSync(ctx context.Context) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.raw {
+		return &Stream{str: str}, nil
+	}
 	hdr, _ := wire.AppendVarint(nil, frameWTBidi)
 	hdr, _ = wire.AppendVarint(hdr, uint64(s.id.Load()))
 	if _, err := str.Write(hdr); err != nil {
@@ -320,6 +356,9 @@ func (s *Session) OpenUniStreamSync(ctx context.Context) (*SendStream, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.raw {
+		return &SendStream{str: str}, nil
+	}
 	hdr, _ := wire.AppendVarint(nil, streamWTUni)
 	hdr, _ = wire.AppendVarint(hdr, uint64(s.id.Load()))
 	if _, err := str.Write(hdr); err != nil {
@@ -329,10 +368,15 @@ func (s *Session) OpenUniStreamSync(ctx context.Context) (*SendStream, error) {
 }
 
 // CloseWithError closes the session with an application code and message,
-// then the QUIC connection under it.
+// then the QUIC connection under it. A raw QUIC session carries both in its
+// CONNECTION_CLOSE.
 func (s *Session) CloseWithError(code uint32, msg string) error {
 	if len(msg) > 1024 {
 		msg = msg[:1024]
+	}
+	if s.raw {
+		s.cancel(errors.New("webtransport session closed locally"))
+		return s.conn.CloseWithError(quic.ApplicationErrorCode(code), msg)
 	}
 	if s.connect != nil && s.ctx.Err() == nil {
 		payload := []byte{byte(code >> 24), byte(code >> 16), byte(code >> 8), byte(code)}

@@ -65,6 +65,24 @@ func TestClientSetupLayout(t *testing.T) {
 	}
 }
 
+// Over raw QUIC the path and authority ride in CLIENT_SETUP, as PATH (0x01)
+// and AUTHORITY (0x05), both bytes.
+func TestClientSetupPathLayout(t *testing.T) {
+	b, err := ClientSetup{Versions: []uint64{Draft14}, MaxRequestID: 64, Implementation: "x",
+		Path: "/a?jwt=t", Authority: "h:1"}.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0x20, 0, 31, 1, 0xc0, 0, 0, 0, 0xff, 0, 0, 0x0e, 4,
+		1, 8, '/', 'a', '?', 'j', 'w', 't', '=', 't',
+		2, 0x40, 0x40,
+		5, 3, 'h', ':', '1',
+		7, 1, 'x'}
+	if !bytes.Equal(b, want) {
+		t.Fatalf("% x, want % x", b, want)
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	setup, err := ServerSetup{Version: Draft14, MaxRequestID: 100}.Append(nil)
 	if got, err := ParseServerSetup(mustMessage(t, setup, err)); err != nil || got != (ServerSetup{Version: Draft14, MaxRequestID: 100}) {

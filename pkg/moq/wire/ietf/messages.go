@@ -7,18 +7,25 @@ import (
 	"github.com/every-channel/ec-node/pkg/moq/wire"
 )
 
-// Setup parameter keys (draft-14 §9.3.1).
+// Setup parameter keys (draft-14 §9.3.1). Odd keys carry bytes, even ones a
+// varint.
 const (
+	ParamPath           = 0x01
 	ParamMaxRequestID   = 0x02
+	ParamAuthority      = 0x05
 	ParamImplementation = 0x07
 )
 
-// ClientSetup is CLIENT_SETUP. Over WebTransport the URL carries the path, so
-// no PATH parameter is ever sent.
+// ClientSetup is CLIENT_SETUP. Path and Authority are for raw QUIC, which
+// carries no request URI: the path (with "?jwt=..." when given) and host:port
+// of the moqt URL, each sent only when non-empty. Over WebTransport the URL
+// carries them and both stay empty.
 type ClientSetup struct {
 	Versions       []uint64
 	MaxRequestID   uint64
 	Implementation string
+	Path           string
+	Authority      string
 }
 
 // Append appends the message.
@@ -28,9 +35,23 @@ func (m ClientSetup) Append(b []byte) ([]byte, error) {
 	for _, v := range m.Versions {
 		e.varint(v)
 	}
-	e.varint(2)
+	params := 2
+	for _, p := range []string{m.Path, m.Authority} {
+		if p != "" {
+			params++
+		}
+	}
+	e.varint(uint64(params))
+	if m.Path != "" {
+		e.varint(ParamPath)
+		e.bytes(m.Path)
+	}
 	e.varint(ParamMaxRequestID)
 	e.varint(m.MaxRequestID)
+	if m.Authority != "" {
+		e.varint(ParamAuthority)
+		e.bytes(m.Authority)
+	}
 	e.varint(ParamImplementation)
 	e.bytes(m.Implementation)
 	return e.message(b, TypeClientSetup, "client setup")
