@@ -269,6 +269,9 @@ func (s *Session) handleBidi(str *quic.Stream) {
 // Protocol is the subprotocol the server picked from our offer ("" if none).
 func (s *Session) Protocol() string { return s.protocol }
 
+// ALPN is the TLS application protocol of the QUIC connection ("h3").
+func (s *Session) ALPN() string { return s.conn.ConnectionState().TLS.NegotiatedProtocol }
+
 // Context is cancelled when the session ends; context.Cause says why.
 func (s *Session) Context() context.Context { return s.ctx }
 
