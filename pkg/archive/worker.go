@@ -11,6 +11,7 @@ import (
 
 	"github.com/every-channel/ec-node/pkg/backoff"
 	"github.com/every-channel/ec-node/pkg/discover"
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -53,6 +54,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer sink.Close()
+	if cfg.SessionLog == nil {
+		if cfg.SessionLog, err = manifest.OpenSessionLog(cfg.ManifestDir, cfg.Logger); err != nil {
+			return err
+		}
+	}
 	return Follow(ctx, cfg, sink)
 }
 
@@ -127,6 +133,9 @@ func (cfg *Config) check() error {
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
 	}
+	if cfg.Tool == "" {
+		cfg.Tool = DefaultTool
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +191,9 @@ func (w *worker) session(ctx context.Context) error {
 		return err
 	}
 	w.status.setState("archiving", nil)
+	if err := w.logSession(sess); err != nil {
+		return err
+	}
 	go func() {
 		<-ended
 		cancel(errBroadcastEnded)

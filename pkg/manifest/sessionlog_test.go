@@ -260,3 +260,22 @@ func FuzzParseSessionLogLine(f *testing.F) {
 		}
 	})
 }
+
+func TestRelayForLog(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://relay.example:4443/anon?jwt=secret":    "https://relay.example:4443/anon",
+		"https://user:pw@relay.example/a/b?x=1&jwt=y#f": "https://relay.example/a/b",
+		"https://relay.example/?":                       "https://relay.example/",
+	} {
+		got, err := RelayForLog(in)
+		if err != nil || got != want {
+			t.Errorf("RelayForLog(%q) = %q, %v; want %q", in, got, err, want)
+		}
+		if err := checkRelay(got); err != nil {
+			t.Errorf("RelayForLog(%q) = %q, which the log refuses: %v", in, got, err)
+		}
+	}
+	if _, err := RelayForLog("https://relay.example/%zz?jwt=secret"); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("unparseable URL: %v", err)
+	}
+}
