@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -27,7 +26,6 @@ type msfTrack struct {
 	Name      *string `json:"name"`
 	Namespace *string `json:"namespace"`
 	Packaging *string `json:"packaging"`
-	InitData  *string `json:"initData"`
 }
 
 // ParseMSF decodes an independent MSF catalog object (the first object of a
@@ -99,8 +97,9 @@ func msfVersion(raw json.RawMessage) error {
 	return fmt.Errorf("msf catalog: version %.64s is neither a positive integer nor a short string", raw)
 }
 
-// addMSF records a track's container and init data and returns why it is
-// skipped, or "".
+// addMSF records a track's container and returns why it is skipped, or "".
+// Init data (draft-00's inline initData, draft-01's initRef into
+// initDataList) is not read: export takes init segments from catalog.json.
 func (c *Catalog) addMSF(name string, t msfTrack, broadcast string) string {
 	if !validName(name) {
 		return "invalid track name"
@@ -113,18 +112,7 @@ func (c *Catalog) addMSF(name string, t msfTrack, broadcast string) string {
 		packaging = *t.Packaging
 	}
 	switch packaging {
-	case "cmaf":
-		if t.InitData != nil {
-			init, err := base64.StdEncoding.DecodeString(*t.InitData)
-			if err != nil {
-				return "cmaf initData is not base64"
-			}
-			if len(init) > 0 {
-				c.Init[name] = init
-			}
-		}
-		c.Container[name] = packaging
-	case "loc", "legacy":
+	case "cmaf", "loc", "legacy":
 		c.Container[name] = packaging
 	}
 	// Timelines and packagings this archiver does not know are archived all

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
 	"slices"
@@ -15,17 +14,15 @@ func TestParseMSF(t *testing.T) {
 		doc     string
 		tracks  []string
 		kinds   map[string]string // Container
-		init    map[string]string
 		skipped []string
 	}{
 		{
-			name: "draft-00: numeric version, cmaf with inline initData",
+			name: "draft-00: numeric version, cmaf with inline initData (not read)",
 			doc: `{"version":1,"generatedAt":1767225600000,"tracks":[
 			  {"name":"video0","packaging":"cmaf","isLive":true,"role":"video","codec":"avc1.640028","initData":"AAEC","renderGroup":1},
 			  {"name":"audio0","packaging":"cmaf","isLive":true,"role":"audio","codec":"opus","samplerate":48000}]}`,
 			tracks: []string{"audio0", "video0"},
 			kinds:  map[string]string{"audio0": "cmaf", "video0": "cmaf"},
-			init:   map[string]string{"video0": "\x00\x01\x02"},
 		},
 		{
 			name:   "draft-01: string version, loc, timelines and unknown packagings archived",
@@ -40,9 +37,11 @@ func TestParseMSF(t *testing.T) {
 			skipped: []string{"a", ""},
 		},
 		{
-			name:    "cmaf initData that is not base64 skips the track",
-			doc:     `{"version":1,"tracks":[{"name":"v","packaging":"cmaf","initData":"!!"}]}`,
-			skipped: []string{"v"},
+			name: "draft-01 as moq-relay 0.17.8 serves it",
+			doc: `{"version":"draft-01","tracks":[{"name":"0.m4s","packaging":"cmaf","initRef":"init0","isLive":true,"role":"video"}],
+			       "initDataList":[{"id":"init0","type":"inline","data":"AAEC"}]}`,
+			tracks: []string{"0.m4s"},
+			kinds:  map[string]string{"0.m4s": "cmaf"},
 		},
 		{name: "no tracks", doc: `{"version":1,"tracks":[]}`},
 		{name: "deltaUpdate false is a full catalog", doc: `{"version":1,"deltaUpdate":false,"tracks":[{"name":"v"}]}`, tracks: []string{"v"}},
@@ -59,13 +58,8 @@ func TestParseMSF(t *testing.T) {
 			if len(c.Container) != len(tt.kinds) || len(tt.kinds) > 0 && !reflect.DeepEqual(c.Container, tt.kinds) {
 				t.Errorf("containers = %q, want %q", c.Container, tt.kinds)
 			}
-			if len(c.Init) != len(tt.init) {
-				t.Errorf("init has %d entries, want %d", len(c.Init), len(tt.init))
-			}
-			for name, want := range tt.init {
-				if !bytes.Equal(c.Init[name], []byte(want)) {
-					t.Errorf("init[%s] = %x, want %x", name, c.Init[name], want)
-				}
+			if len(c.Init) != 0 {
+				t.Errorf("init read for %d tracks, want none", len(c.Init))
 			}
 			for _, name := range tt.skipped {
 				if c.Skipped[name] == "" {
