@@ -1,6 +1,8 @@
 // Package manifest keeps the per-track JSONL index of the archive: one file per
 // (broadcast, track) under a manifest directory, one Entry per line, appended
-// durably and without duplicates. The format is specified in docs/manifest.md.
+// durably and without duplicates, and beside them the session log of the
+// subscriber sessions (SessionLog). The formats are specified in
+// docs/manifest.md.
 package manifest
 
 import (
