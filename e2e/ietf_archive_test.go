@@ -49,7 +49,7 @@ func TestIETFArchiveRealPeers(t *testing.T) {
 	pipe := filepath.Join(dir, "pipeline")
 	pipeline := newPipeline(t, dir,
 		exec.Command(moqSub, "--url", relay.URL("anon"), "--name", "e2e.hang",
-			"--tls-fingerprint", relay.Fingerprint(), "--protocol", "ietf"),
+			"--tls-fingerprint", relay.Fingerprint(), "--protocol", "ietf", "--session-log-dir", pipe+"/manifests"),
 		exec.Command(casPut, "--root", pipe+"/cas", "--records"),
 		exec.Command(manifestAppend, "--manifest-dir", pipe+"/manifests"))
 
@@ -96,6 +96,14 @@ func TestIETFArchiveRealPeers(t *testing.T) {
 	}
 	for _, root := range []string{filepath.Join(dir, "ietf"), pipe} {
 		sameGroups(t, filepath.Join(dir, "lite"), root, "e2e.hang")
+	}
+	for root, want := range map[string]sessionWant{
+		filepath.Join(dir, "ietf"): {tool: "wt-archive", protocol: "ietf", version: "moq-transport-14"},
+		filepath.Join(dir, "lite"): {tool: "wt-archive", protocol: "moq-lite", version: "moq-lite-06"},
+		pipe:                       {tool: "moq-sub", protocol: "ietf", version: "moq-transport-14"},
+	} {
+		want.broadcast = "e2e.hang"
+		checkSessionLog(t, filepath.Join(root, "manifests"), want)
 	}
 }
 

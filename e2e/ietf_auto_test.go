@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -38,6 +39,14 @@ func TestArchiveAutoIETF(t *testing.T) {
 	}
 	if workers != 2 {
 		t.Fatalf("%d workers in archive-status:\n%s", workers, out)
+	}
+	seen := map[string]bool{}
+	for _, s := range checkSessionLog(t, filepath.Join(filepath.Dir(auto.statusDir), "manifests"),
+		sessionWant{tool: "archive-auto", protocol: "ietf", version: "moq-transport-14"}) {
+		seen[s.Broadcast] = true
+	}
+	if !seen["e2e-a"] || !seen["e2e-b"] {
+		t.Errorf("session log names %v, want e2e-a and e2e-b", seen)
 	}
 
 	f.unpublish("e2e-b")

@@ -107,10 +107,11 @@ func TestRawQUICArchiveRealPeers(t *testing.T) {
 
 	archivers := []struct {
 		name, url, protocol, version string
+		transport, alpn              string // as the session log records them
 	}{
-		{"quic-lite", relay.QUICURL("anon"), "moq-lite", "moq-lite-06"},
-		{"quic-ietf", relay.QUICURL("anon"), "ietf", "moq-transport-14"},
-		{"wt", relay.URL("anon"), "moq-lite", "moq-lite-06"},
+		{"quic-lite", relay.QUICURL("anon"), "moq-lite", "moq-lite-06", "quic", "moq-lite-06"},
+		{"quic-ietf", relay.QUICURL("anon"), "ietf", "moq-transport-14", "quic", "moq-00"},
+		{"wt", relay.URL("anon"), "moq-lite", "moq-lite-06", "webtransport", "h3"},
 	}
 	cmds := map[string]*exec.Cmd{}
 	for _, a := range archivers {
@@ -158,6 +159,8 @@ func TestRawQUICArchiveRealPeers(t *testing.T) {
 	}
 	for _, a := range archivers {
 		checkArchive(t, filepath.Join(dir, a.name), "e2e.hang", archiveWindow)
+		checkSessionLog(t, filepath.Join(dir, a.name, "manifests"), sessionWant{broadcast: "e2e.hang", tool: "wt-archive",
+			protocol: a.protocol, version: a.version, transport: a.transport, alpn: a.alpn})
 	}
 	for _, name := range []string{"quic-lite", "quic-ietf"} {
 		sameGroups(t, filepath.Join(dir, "wt"), filepath.Join(dir, name), "e2e.hang")

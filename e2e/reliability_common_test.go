@@ -151,7 +151,7 @@ func readManifests(t *testing.T, mdir string) map[trackKey][]manifest.Entry {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".jsonl") {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".jsonl") || d.Name() == manifest.SessionLogName {
 			return err
 		}
 		f, err := os.Open(path)

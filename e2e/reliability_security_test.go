@@ -103,6 +103,8 @@ func TestReliabilityTokenNotLeaked(t *testing.T) {
 	if p := <-paths; !strings.Contains(p, "jwt="+secret) {
 		t.Fatalf("the stand-in relay saw the path %q, without the token", p)
 	}
+	// The session log names the relay, so the search below covers it.
+	checkSessionLog(t, root+"/manifests", sessionWant{broadcast: "jwt.hang", tool: "wt-archive", protocol: "moq-lite", version: "moq-lite-05"})
 
 	relay, _ := startLive(t, ctx, dir, "jwt.hang")
 	url := relay.URL("anon") + "?jwt=" + secret
@@ -142,14 +144,14 @@ func TestReliabilityTokenNotLeaked(t *testing.T) {
 		t.Fatal(err)
 	}
 	if files < 5 {
-		t.Fatalf("only %d files searched; expected 3 logs, the status file and the manifest", files)
+		t.Fatalf("only %d files searched; expected 3 logs, the status file, the manifest and the session log", files)
 	}
 	for _, log := range []string{arch.logText(), refused.logText(), readFile(dir, "moq-sub.log")} {
 		if !strings.Contains(log, "jwt=REDACTED") {
 			t.Errorf("a log does not name the relay with its token redacted, so the check proves nothing:\n%s", lastLines(log, 5))
 		}
 	}
-	figure(t, "security", "?jwt= token absent from %d files (debug logs of an archiving wt-archive, of a refused wt-archive and a refused moq-sub, the status file, the manifest)", files)
+	figure(t, "security", "?jwt= token absent from %d files (debug logs of an archiving wt-archive, of a refused wt-archive and a refused moq-sub, the status file, the manifest, the session log)", files)
 }
 
 // TestReliabilitySystemdExposure renders the systemd units and records

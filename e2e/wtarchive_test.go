@@ -53,7 +53,8 @@ func TestWTArchiveRealPeers(t *testing.T) {
 
 			pipe := filepath.Join(dir, "pipeline")
 			pipeline := newPipeline(t, dir,
-				exec.Command(moqSub, "--url", relay.URL("anon"), "--name", "e2e.hang", "--tls-fingerprint", relay.Fingerprint()),
+				exec.Command(moqSub, "--url", relay.URL("anon"), "--name", "e2e.hang", "--tls-fingerprint", relay.Fingerprint(),
+					"--session-log-dir", pipe+"/manifests"),
 				exec.Command(casPut, "--root", pipe+"/cas", "--records"),
 				exec.Command(manifestAppend, "--manifest-dir", pipe+"/manifests"))
 
@@ -74,6 +75,10 @@ func TestWTArchiveRealPeers(t *testing.T) {
 			pipeline.wait()
 			for _, root := range []string{inproc, pipe} {
 				checkArchive(t, root, "e2e.hang", archiveWindow)
+			}
+			// --protocol auto (the default) against a relay of one moq-lite version.
+			for root, tool := range map[string]string{inproc: "wt-archive", pipe: "moq-sub"} {
+				checkSessionLog(t, filepath.Join(root, "manifests"), sessionWant{broadcast: "e2e.hang", tool: tool, protocol: "moq-lite", version: version})
 			}
 		})
 	}

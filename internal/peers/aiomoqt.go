@@ -49,6 +49,9 @@ type AiomoqtOptions struct {
 	// EndOfGroup ends each group with an END_OF_GROUP status object before
 	// the stream's FIN (not through moq-relay: see aiomoqt_pub.py).
 	EndOfGroup bool
+	// MSFCatalog also serves the MSF catalog track "catalog", one group
+	// naming Track (draft-ietf-moq-msf).
+	MSFCatalog bool
 	// LogDir receives aiomoqt.log (required).
 	LogDir string
 }
@@ -88,6 +91,9 @@ func StartAiomoqt(ctx context.Context, logf Logf, opts AiomoqtOptions) (*Aiomoqt
 		"--groups", strconv.Itoa(opts.Groups), "--objects", strconv.Itoa(opts.Objects)}
 	if opts.EndOfGroup {
 		args = append(args, "--end-of-group")
+	}
+	if opts.MSFCatalog {
+		args = append(args, "--msf-catalog")
 	}
 	if opts.Relay != nil {
 		args = append(args, "--connect", strconv.Itoa(opts.Relay.Port))

@@ -15,7 +15,8 @@ SUBSCRIBE_OK and then --groups groups of --objects objects, one subgroup stream
 (subgroup 0, objects with a timestamp extension) per group, ended by its FIN
 (with --end-of-group, by an END_OF_GROUP status object and the FIN). Payloads are
 pseudo-random, seeded by group and object, of varied sizes, the first object
-of a group larger than one QUIC packet.
+of a group larger than one QUIC packet. With --msf-catalog, a SUBSCRIBE to the
+track "catalog" gets one group: an MSF catalog naming --track.
 
 stdout gets {"ready": true} once the namespace is published (--connect) or the
 server listens (--listen); then, for each subscription, one JSON line per
@@ -39,6 +40,7 @@ from qh3.h3.connection import Setting
 from aiomoqt.types import MOQT_CUR_VERSION, MOQT_TIMESTAMP_EXT, MOQTMessageType, SetupParamType
 
 SUBSCRIBE_ERROR_DOES_NOT_EXIST = 0x4
+MSF_CATALOG_TRACK = "catalog"
 
 
 def quote_available_protocols(send_headers):
@@ -81,7 +83,14 @@ class Publisher:
         peer.register_handler(MOQTMessageType.SUBSCRIBE, self.on_subscribe)
 
     async def on_subscribe(self, session, msg) -> None:
-        if msg.track_namespace != tuple(f.encode() for f in self.namespace) or msg.track_name != self.args.track.encode():
+        if msg.track_namespace != tuple(f.encode() for f in self.namespace):
+            session.subscribe_error(msg.request_id, error_code=SUBSCRIBE_ERROR_DOES_NOT_EXIST, reason="no such namespace")
+            return
+        if self.args.msf_catalog and msg.track_name == MSF_CATALOG_TRACK.encode():
+            ok = session.subscribe_ok(request_msg=msg)
+            await self.send_catalog(session, ok.track_alias)
+            return
+        if msg.track_name != self.args.track.encode():
             session.subscribe_error(msg.request_id, error_code=SUBSCRIBE_ERROR_DOES_NOT_EXIST, reason="no such track")
             return
         ok = session.subscribe_ok(request_msg=msg)
@@ -89,6 +98,18 @@ class Publisher:
             sent = await self.send_group(session, ok.track_alias, group)
             print(json.dumps({"group": group, "objects": sent}), flush=True)
         print(json.dumps({"done": True}), flush=True)
+
+    async def send_catalog(self, session, alias: int) -> None:
+        """Group 0 of the MSF catalog track: one object, an independent
+        catalog (draft-ietf-moq-msf-00) naming --track in this namespace."""
+        catalog = {"version": 1, "tracks": [{"name": self.args.track, "packaging": "loc", "isLive": True,
+                                              "role": "video", "namespace": "/".join(self.namespace)}]}
+        stream_id = session._h3.create_webtransport_stream(session_id=session._session_id, is_unidirectional=True)
+        header = SubgroupHeader(track_alias=alias, group_id=0, subgroup_id=0, extensions_present=True)
+        session._quic.send_stream_data(stream_id, header.serialize().data)
+        buf = header.next_object(payload=json.dumps(catalog).encode(), extensions={MOQT_TIMESTAMP_EXT: 0})
+        session._quic.send_stream_data(stream_id, buf.data, end_stream=True)
+        session.transmit()
 
     async def send_group(self, session, alias: int, group: int) -> list:
         stream_id = session._h3.create_webtransport_stream(session_id=session._session_id, is_unidirectional=True)
@@ -168,6 +189,8 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between objects")
     parser.add_argument("--end-of-group", action="store_true",
                         help="end each group with an END_OF_GROUP status object before the FIN")
+    parser.add_argument("--msf-catalog", action="store_true",
+                        help='also serve an MSF catalog track "catalog" naming --track')
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.debug else logging.WARNING)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/every-channel/ec-node/pkg/cas"
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -59,6 +60,13 @@ type Config struct {
 	// Observer, when set, is told of every group, gap, reconnect and
 	// announcement as it happens (the metrics of --metrics-listen).
 	Observer Observer
+
+	// SessionLog, when set, gets one line for every session that records the
+	// broadcast (docs/manifest.md, "Session log"); Run opens the manifest
+	// directory's when it is nil. Tool names the program in it ("wt-archive",
+	// "archive-auto", "moq-sub"; empty: DefaultTool).
+	SessionLog *manifest.SessionLog
+	Tool       string
 
 	Logger *slog.Logger
 }

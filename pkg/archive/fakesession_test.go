@@ -24,6 +24,8 @@ type fakeRelay struct {
 	// subscribeErr, if set, fails every Subscribe (as a relay granting no
 	// request ids does).
 	subscribeErr error
+	// negotiation, if set, is what the sessions report as moq.Negotiator.
+	negotiation *moq.Negotiation
 }
 
 type fakeGroup struct {
@@ -49,8 +51,20 @@ func (r *fakeRelay) dial(ctx context.Context, url string, _ moq.DialOptions) (mo
 	defer r.mu.Unlock()
 	r.sessions++
 	r.done = make(chan struct{})
-	return &fakeSession{relay: r, done: r.done}, nil
+	s := &fakeSession{relay: r, done: r.done}
+	if r.negotiation != nil {
+		return negotiatingSession{s, *r.negotiation}, nil
+	}
+	return s, nil
 }
+
+// negotiatingSession is a stand-in session that reports a negotiation.
+type negotiatingSession struct {
+	*fakeSession
+	n moq.Negotiation
+}
+
+func (s negotiatingSession) Negotiation() moq.Negotiation { return s.n }
 
 // drop ends the current session as a relay restart would.
 func (r *fakeRelay) drop() {

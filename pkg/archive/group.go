@@ -101,7 +101,7 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 		"first_byte_unix_us", opened.UnixMicro(), "last_byte_unix_us", ended.UnixMicro(), "durable_unix_us", time.Now().UnixMicro())
 	ts.w.status.stored(h, stored, time.Since(committing))
 	if first != nil {
-		ts.catalog(ctx, first.Bytes(), catalogs)
+		ts.catalog(ctx, track, first.Bytes(), catalogs)
 	}
 	return nil
 }
@@ -124,10 +124,10 @@ func (ts *trackSet) storeFailed(ctx context.Context, track string, seq uint64, e
 }
 
 // catalog parses a catalog group's first frame and hands it to the track set.
-func (ts *trackSet) catalog(ctx context.Context, data []byte, catalogs chan catalogUpdate) {
-	c, err := catalog.Parse(data)
+func (ts *trackSet) catalog(ctx context.Context, track string, data []byte, catalogs chan catalogUpdate) {
+	c, err := parseCatalog(track, data, ts.w.cfg.Broadcast)
 	if err != nil {
-		ts.w.log.Warn("catalog not understood; it is archived, its tracks are not followed", "err", err)
+		ts.w.log.Warn("catalog not understood; it is archived, its tracks are not followed", "track", track, "err", err)
 		return
 	}
 	ts.w.log.Debug("catalog", "tracks", c.Tracks)
@@ -135,7 +135,7 @@ func (ts *trackSet) catalog(ctx context.Context, data []byte, catalogs chan cata
 }
 
 // catalogUpdate carries the newest catalog to the track set's loop; nil means
-// the broadcast has no catalog.json.
+// the broadcast has no catalog track.
 type catalogUpdate struct{ c *catalog.Catalog }
 
 // send delivers the newest catalog update, replacing one not yet taken.

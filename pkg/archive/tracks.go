@@ -77,7 +77,7 @@ func (ts *trackSet) run(ctx context.Context) error {
 				return fmt.Errorf("%w for %s", errStalled, idle.Round(time.Second))
 			}
 		case u := <-catalogs:
-			next := slices.DeleteFunc(slices.Clone(ts.w.cfg.FallbackTracks), func(t string) bool { return t == catalog.TrackName })
+			next := slices.DeleteFunc(slices.Clone(ts.w.cfg.FallbackTracks), isCatalogTrack)
 			if u.c != nil {
 				next = u.c.Tracks
 			}
@@ -112,12 +112,12 @@ func (ts *trackSet) retryMissing() {
 	ts.mu.Unlock()
 }
 
-// want reconciles the running subscriptions with tracks; catalog.json itself is
-// kept running in catalog mode.
+// want reconciles the running subscriptions with tracks; the catalog track
+// itself is kept running in catalog mode.
 func (ts *trackSet) want(ctx context.Context, tracks []string, catalogs chan catalogUpdate) {
 	ts.mu.Lock()
 	for name, stop := range ts.running {
-		if name == catalog.TrackName && catalogs != nil {
+		if isCatalogTrack(name) && catalogs != nil {
 			continue
 		}
 		if !slices.Contains(tracks, name) {
@@ -144,8 +144,8 @@ func (ts *trackSet) names() []string {
 	return names
 }
 
-// start subscribes to a track unless it runs already. For catalog.json,
-// catalogs receives every parsed catalog (nil if the track does not exist).
+// start subscribes to a track unless it runs already. For a catalog track,
+// catalogs receives every parsed catalog (nil if no catalog track exists).
 func (ts *trackSet) start(ctx context.Context, name string, catalogs chan catalogUpdate) {
 	ts.mu.Lock()
 	if _, ok := ts.running[name]; ok || ts.missing[name] {
@@ -174,8 +174,12 @@ func (ts *trackSet) start(ctx context.Context, name string, catalogs chan catalo
 			if first {
 				ts.w.log.Warn("track not found on relay; will retry", "track", name)
 			}
-			if name == catalog.TrackName && catalogs != nil {
-				send(ctx, catalogs, nil)
+			if catalogs != nil {
+				if next := nextCatalogTrack(name); next != "" {
+					ts.start(ctx, next, catalogs)
+				} else {
+					send(ctx, catalogs, nil)
+				}
 			}
 		case errors.Is(err, errStore):
 			// What the failed store lost is known only from the sink: the next

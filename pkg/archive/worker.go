@@ -11,6 +11,7 @@ import (
 
 	"github.com/every-channel/ec-node/pkg/backoff"
 	"github.com/every-channel/ec-node/pkg/discover"
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -56,6 +57,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer sink.Close()
+	if cfg.SessionLog == nil {
+		if cfg.SessionLog, err = manifest.OpenSessionLog(cfg.ManifestDir, cfg.Logger); err != nil {
+			return err
+		}
+	}
 	return Follow(ctx, cfg, sink)
 }
 
@@ -133,6 +139,9 @@ func (cfg *Config) check() error {
 	if cfg.BackfillMaxAge == 0 {
 		cfg.BackfillMaxAge = DefaultBackfillMaxAge
 	}
+	if cfg.Tool == "" {
+		cfg.Tool = DefaultTool
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -190,6 +199,9 @@ func (w *worker) session(ctx context.Context) error {
 		return err
 	}
 	w.status.setState("archiving", nil)
+	if err := w.logSession(sess); err != nil {
+		return err
+	}
 	go func() {
 		<-ended
 		cancel(errBroadcastEnded)

@@ -14,6 +14,7 @@ import (
 	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/archive"
 	"github.com/every-channel/ec-node/pkg/discover"
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/sdnotify"
 	"github.com/every-channel/ec-node/pkg/segment"
 	"github.com/every-channel/ec-node/pkg/shard"
@@ -270,6 +271,11 @@ func inProcessWork(c *cli.Context, log *slog.Logger, obs archive.Observer) (supe
 		return nil, configErrorf("--manifest-dir: %w", err)
 	}
 	base.Store, base.ManifestDir, base.Observer = store, c.String("manifest-dir"), obs
+	// One session log for all workers: one descriptor of the directory, not one each.
+	if base.SessionLog, err = manifest.OpenSessionLog(base.ManifestDir, log); err != nil {
+		return nil, withExit(ExitIOErr, err)
+	}
+	base.Tool = "archive-auto"
 	return func(ctx context.Context, w supervise.Worker, statusFile string) error {
 		cfg := base
 		cfg.RelayURL, cfg.Broadcast, cfg.StatusFile = w.RelayURL, w.Broadcast, statusFile

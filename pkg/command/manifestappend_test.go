@@ -26,7 +26,7 @@ func TestManifestAppendAndCheck(t *testing.T) {
 		t.Fatalf("manifest %s: %q, %v", path, data, err)
 	}
 	stdout, stderr, code := runStage(t, ManifestCheck(), nil, "--manifest-dir", mdir, "--root", root, "--rehash", "--unreferenced")
-	if code != ExitOK || !strings.Contains(stdout, "1 files, 4 lines (3 groups, 1 gaps): 0 problems, 0 unreferenced objects") {
+	if code != ExitOK || !strings.Contains(stdout, "1 files, 4 lines (3 groups, 1 gaps), 0 sessions: 0 problems, 0 unreferenced objects") {
 		t.Fatalf("check: code %d\n%s%s", code, stdout, stderr)
 	}
 

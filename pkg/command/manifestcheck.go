@@ -92,7 +92,7 @@ func printManifestReport(out io.Writer, rep *manifest.CheckReport, asJSON, liste
 	for _, p := range rep.UnreferencedPaths {
 		fmt.Fprintf(out, "unreferenced\t%s\n", p)
 	}
-	fmt.Fprintf(out, "%d files, %d lines (%d groups, %d gaps): %d problems", rep.Files, rep.Lines, rep.Groups, rep.Gaps, rep.ProblemCount)
+	fmt.Fprintf(out, "%d files, %d lines (%d groups, %d gaps), %d sessions: %d problems", rep.Files, rep.Lines, rep.Groups, rep.Gaps, rep.Sessions, rep.ProblemCount)
 	if listed {
 		fmt.Fprintf(out, ", %d unreferenced objects", rep.Unreferenced)
 	}

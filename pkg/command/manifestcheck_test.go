@@ -27,7 +27,7 @@ func TestManifestCheckTrustBoundary(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdout, stderr, code := runStage(t, ManifestCheck(), nil, "--manifest-dir", link, "--root", root, "--rehash")
-	if code != ExitOK || !strings.Contains(stdout, "1 files, 3 lines (2 groups, 1 gaps): 0 problems") {
+	if code != ExitOK || !strings.Contains(stdout, "1 files, 3 lines (2 groups, 1 gaps), 0 sessions: 0 problems") {
 		t.Fatalf("linked manifest dir: code %d\n%s%s", code, stdout, stderr)
 	}
 

@@ -91,7 +91,7 @@ func runWTArchive(c *cli.Context) error {
 		}
 	}
 	cfg.RelayURL, cfg.Broadcast = relay, c.String("name")
-	cfg.Store, cfg.ManifestDir = store, c.String("manifest-dir")
+	cfg.Store, cfg.ManifestDir, cfg.Tool = store, c.String("manifest-dir"), "wt-archive"
 	cfg.StatusFile, cfg.MaxAttempts = c.String("status-file"), c.Int("max-attempts")
 	cfg.OnStatus = systemdNotifier(log)
 	if err := wtArchiveMetrics(c, log, &cfg); err != nil {

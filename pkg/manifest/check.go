@@ -65,6 +65,8 @@ type CheckReport struct {
 	Lines       int    `json:"lines"`
 	Groups      int    `json:"groups"`
 	Gaps        int    `json:"gaps"`
+	// Sessions counts the valid lines of the session log (SessionLogName).
+	Sessions int `json:"sessions"`
 	// ProblemCount counts every problem; Problems holds the first MaxProblems,
 	// sorted by file and line.
 	ProblemCount int       `json:"problem_count"`
@@ -169,13 +171,20 @@ func (c *checker) problem(kind, file string, line int, format string, args ...an
 }
 
 // walk checks the two levels of the tree: broadcast directories holding
-// manifest files. Anything else is a stray file.
+// manifest files, and the session log beside them. Anything else is a stray
+// file.
 func (c *checker) walk() error {
 	broadcasts, err := c.root.ReadDir(".")
 	if err != nil {
 		return err
 	}
 	for _, b := range broadcasts {
+		if b.Name() == SessionLogName && b.Type().IsRegular() {
+			if err := c.checkSessionLog(); err != nil {
+				return err
+			}
+			continue
+		}
 		if !b.IsDir() {
 			c.problem(ProblemStrayFile, b.Name(), 0, "not a manifest file (%s)", safefs.TypeName(b.Type()))
 			continue
@@ -284,6 +293,49 @@ func (c *checker) checkFile(rel string) error {
 		case c.jobs <- objectJob{file: rel, line: line, id: id, size: e.Size}:
 		case <-c.ctx.Done():
 			return c.ctx.Err()
+		}
+	}
+}
+
+// checkSessionLog checks every line of the session log as checkFile does a
+// manifest file's (a session line names no object).
+func (c *checker) checkSessionLog() error {
+	rel := SessionLogName
+	f, err := c.root.Open(rel)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // removed since listed
+	case safefs.IsWrongKind(err):
+		c.problem(ProblemStrayFile, rel, 0, "%v", err) // swapped in since listed
+		return nil
+	case err != nil:
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	dec := NewSessionLogDecoder(io.LimitReader(f, fi.Size()))
+	for {
+		_, err := dec.Next()
+		if err == io.EOF {
+			return nil
+		}
+		line := dec.Line()
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			c.problem(ProblemTornTail, rel, line, "last line has no newline")
+			return nil
+		case errors.Is(err, record.ErrLineTooLong):
+			c.problem(ProblemInvalidLine, rel, line, "%v; rest of file not checked", err)
+			return nil
+		case errors.Is(err, record.ErrMalformed):
+			c.problem(ProblemInvalidLine, rel, line, "%v", errors.Unwrap(err))
+		case err != nil:
+			return err
+		default:
+			c.report.Sessions++
 		}
 	}
 }

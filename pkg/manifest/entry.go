@@ -1,6 +1,8 @@
 // Package manifest keeps the per-track JSONL index of the archive: one file per
 // (broadcast, track) under a manifest directory, one Entry per line, appended
-// durably and without duplicates. The format is specified in docs/manifest.md.
+// durably and without duplicates, and beside them the session log of the
+// subscriber sessions (SessionLog). The formats are specified in
+// docs/manifest.md.
 package manifest
 
 import (
@@ -115,45 +117,59 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e
 func (e *LineError) Unwrap() error { return e.Err }
 
 // Decoder reads entries, one per line, with bounded memory.
-type Decoder struct {
-	br   *bufio.Reader
-	line int
-}
+type Decoder struct{ lines lineReader }
 
 // NewDecoder returns a Decoder reading r.
 func NewDecoder(r io.Reader) *Decoder {
-	return &Decoder{br: bufio.NewReaderSize(r, 64<<10)}
+	return &Decoder{lineReader{br: bufio.NewReaderSize(r, 64<<10), max: MaxLine}}
 }
 
 // Next returns the next entry, io.EOF at the end of input, or a *LineError. A
 // last line without "\n" is an error wrapping io.ErrUnexpectedEOF: it may be a
 // line cut short by a crashed writer, so it is never taken as complete.
 func (d *Decoder) Next() (Entry, error) {
-	d.line++
-	line, err := record.ReadLine(d.br, MaxLine)
-	if err == io.EOF {
-		d.line--
-		return Entry{}, io.EOF
-	}
+	line, err := d.lines.next()
 	if err != nil {
-		if errors.Is(err, record.ErrLineTooLong) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("%w: %w", record.ErrMalformed, err)
-		}
-		return Entry{}, &LineError{Line: d.line, Err: err}
+		return Entry{}, err
 	}
 	e, err := ParseLine(line)
 	if err != nil {
-		return Entry{}, &LineError{Line: d.line, Err: err}
+		return Entry{}, &LineError{Line: d.lines.n, Err: err}
 	}
 	return e, nil
 }
 
 // Line is the number of the line last returned by Next.
-func (d *Decoder) Line() int { return d.line }
+func (d *Decoder) Line() int { return d.lines.n }
 
 // LineBuffered reports whether a complete line is already buffered, so that Next
 // will not wait for input.
 func (d *Decoder) LineBuffered() bool {
-	b, _ := d.br.Peek(d.br.Buffered())
+	b, _ := d.lines.br.Peek(d.lines.br.Buffered())
 	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// lineReader reads the numbered lines of a JSONL file, each at most max bytes
+// without its "\n", for the decoders of its line formats.
+type lineReader struct {
+	br  *bufio.Reader
+	max int
+	n   int // number of the line last read
+}
+
+// next returns the next line, io.EOF at the end of input, or a *LineError
+// (a line over max, or a last line without "\n").
+func (r *lineReader) next() ([]byte, error) {
+	line, err := record.ReadLine(r.br, r.max)
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	r.n++
+	if err != nil {
+		if errors.Is(err, record.ErrLineTooLong) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%w: %w", record.ErrMalformed, err)
+		}
+		return nil, &LineError{Line: r.n, Err: err}
+	}
+	return line, nil
 }

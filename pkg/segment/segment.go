@@ -120,7 +120,8 @@ func (s *Shipper) Ship(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || !strings.HasSuffix(path, ".jsonl") {
+		// The session log is not a track's manifest: it stays local.
+		if d.IsDir() || !strings.HasSuffix(path, ".jsonl") || d.Name() == manifest.SessionLogName {
 			return nil
 		}
 		n, err := s.shipFile(ctx, path)

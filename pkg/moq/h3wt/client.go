@@ -302,6 +302,12 @@ func (s *Session) queueBidi(str *quic.Stream) {
 // our offer ("" if none).
 func (s *Session) Protocol() string { return s.protocol }
 
+// ALPN is the TLS application protocol of the QUIC connection ("h3").
+func (s *Session) ALPN() string { return s.conn.ConnectionState().TLS.NegotiatedProtocol }
+
+// Raw reports whether the session is raw QUIC (DialQUIC), not WebTransport.
+func (s *Session) Raw() bool { return s.raw }
+
 // Context is cancelled when the session ends; context.Cause says why.
 func (s *Session) Context() context.Context { return s.ctx }
 
