@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -54,8 +55,8 @@ type SubscriberSession struct {
 	PID  int    `json:"pid"`
 	// Broadcast is the broadcast name, as in the manifests.
 	Broadcast string `json:"broadcast"`
-	// Relay is the relay's https URL without query (so without a ?jwt= token),
-	// user info or fragment.
+	// Relay is the relay's URL (https, or moqt/moql for raw QUIC) without
+	// query (so without a ?jwt= token), user info or fragment.
 	Relay string `json:"relay"`
 	// Protocol is the protocol family: "moq-lite" or "ietf".
 	Protocol string `json:"protocol"`
@@ -71,8 +72,8 @@ type SubscriberSession struct {
 	Subprotocol string `json:"subprotocol,omitempty"`
 }
 
-// RelayForLog returns an https relay URL without query, user info and
-// fragment: what a SubscriberSession's Relay field holds.
+// RelayForLog returns a relay URL without query, user info and fragment: what
+// a SubscriberSession's Relay field holds.
 func RelayForLog(rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -113,13 +114,17 @@ func (s *SubscriberSession) Validate() error {
 	return nil
 }
 
+// relaySchemes are the relay URL schemes a session can dial (pkg/moq's
+// SchemeWebTransport, SchemeQUIC and SchemeQUICLite).
+var relaySchemes = []string{"https", "moqt", "moql"}
+
 func checkRelay(relay string) error {
 	u, err := url.Parse(relay)
 	switch {
 	case len(relay) > MaxRelayURL:
 		return fmt.Errorf("%w: relay URL of %d bytes, limit %d", record.ErrMalformed, len(relay), MaxRelayURL)
-	case err != nil || u.Scheme != "https" || u.Host == "":
-		return fmt.Errorf("%w: relay %q is not an https URL", record.ErrMalformed, relay)
+	case err != nil || !slices.Contains(relaySchemes, u.Scheme) || u.Host == "":
+		return fmt.Errorf("%w: relay %q is not an https, moqt or moql URL", record.ErrMalformed, relay)
 	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		// A query may hold a ?jwt= token, which must never be written down.
 		return fmt.Errorf("%w: relay URL carries user info, a query or a fragment", record.ErrMalformed)

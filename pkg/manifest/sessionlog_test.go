@@ -135,7 +135,7 @@ func TestSessionLogValidate(t *testing.T) {
 		"empty query":       func(s *SubscriberSession) { s.Relay += "?" },
 		"user info":         func(s *SubscriberSession) { s.Relay = "https://user:pw@relay.example/" },
 		"fragment":          func(s *SubscriberSession) { s.Relay += "#x" },
-		"not https":         func(s *SubscriberSession) { s.Relay = "http://relay.example/" },
+		"http":              func(s *SubscriberSession) { s.Relay = "http://relay.example/" },
 		"long relay":        func(s *SubscriberSession) { s.Relay = "https://r/" + strings.Repeat("a", MaxRelayURL) },
 		"no tool":           func(s *SubscriberSession) { s.Tool = "" },
 		"protocol with \\n": func(s *SubscriberSession) { s.Protocol = "ietf\n" },
@@ -157,6 +157,13 @@ func TestSessionLogValidate(t *testing.T) {
 	s.Subprotocol = ""
 	if err := s.Validate(); err != nil {
 		t.Errorf("no subprotocol: %v", err)
+	}
+	for _, relay := range []string{"moqt://relay.example:4443/anon", "moql://relay.example/"} {
+		s := testSession(1)
+		s.Relay, s.Transport, s.ALPN, s.Subprotocol = relay, "quic", "moq-lite-06", ""
+		if err := s.Validate(); err != nil {
+			t.Errorf("raw QUIC relay %s: %v", relay, err)
+		}
 	}
 }
 
