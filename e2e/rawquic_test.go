@@ -26,16 +26,7 @@ func TestRawQUICDial(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	relay, err := peers.StartRelay(ctx, t.Logf, peers.RelayOptions{Versions: []string{"moq-lite-06", "moq-transport-14"}, LogDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relay.Kill() })
-	pub, err := peers.StartPublisher(ctx, relay, "bbb.hang", t.Logf, peers.PublisherOptions{LogDir: dir, RawQUIC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Kill() })
+	relay, pub := startRawQUICPeers(t, ctx, dir, "bbb.hang")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for _, tc := range []struct {
 		protocol, want string
@@ -94,16 +85,7 @@ func TestRawQUICArchiveRealPeers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	relay, err := peers.StartRelay(ctx, t.Logf, peers.RelayOptions{Versions: []string{"moq-lite-06", "moq-transport-14"}, LogDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relay.Kill() })
-	pub, err := peers.StartPublisher(ctx, relay, "e2e.hang", t.Logf, peers.PublisherOptions{LogDir: dir, RawQUIC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Kill() })
+	relay, _ := startRawQUICPeers(t, ctx, dir, "e2e.hang")
 
 	archivers := []struct {
 		name, url, protocol, version string
@@ -165,4 +147,21 @@ func TestRawQUICArchiveRealPeers(t *testing.T) {
 	for _, name := range []string{"quic-lite", "quic-ietf"} {
 		sameGroups(t, filepath.Join(dir, "wt"), filepath.Join(dir, name), "e2e.hang")
 	}
+}
+
+// startRawQUICPeers starts moq-relay serving moq-lite-06 and draft-14, and a
+// moq-cli publisher of broadcast that reaches it over raw QUIC.
+func startRawQUICPeers(t *testing.T, ctx context.Context, dir, broadcast string) (*peers.Relay, *peers.Publisher) {
+	t.Helper()
+	relay, err := peers.StartRelay(ctx, t.Logf, peers.RelayOptions{Versions: []string{"moq-lite-06", "moq-transport-14"}, LogDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Kill() })
+	pub, err := peers.StartPublisher(ctx, relay, broadcast, t.Logf, peers.PublisherOptions{LogDir: dir, RawQUIC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Kill() })
+	return relay, pub
 }

@@ -217,22 +217,35 @@ func (c *checker) walk() error {
 	return nil
 }
 
-func (c *checker) checkFile(rel string) error {
+// open opens a file the walk listed and returns it limited to its size at
+// open: lines appended after it are left to the next check. A nil reader
+// means there is nothing to read (the file is gone, or is a stray swapped in
+// since, which is reported).
+func (c *checker) open(rel string) (io.Reader, io.Closer, error) {
 	f, err := c.root.Open(rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil // removed since listed
+		return nil, nil, nil // removed since listed
 	case safefs.IsWrongKind(err):
 		c.problem(ProblemStrayFile, rel, 0, "%v", err) // swapped in since listed
-		return nil
+		return nil, nil, nil
 	case err != nil:
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return io.LimitReader(f, fi.Size()), f, nil
+}
+
+func (c *checker) checkFile(rel string) error {
+	r, f, err := c.open(rel)
+	if r == nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	c.report.Files++
 	type groupKey struct {
 		group uint64
@@ -241,8 +254,7 @@ func (c *checker) checkFile(rel string) error {
 	seenGroups := make(map[groupKey]int) // line of first occurrence
 	seenGaps := make(map[dedupKey]int)
 	var namesChecked fileKey
-	// Lines appended after the open are left to the next check.
-	dec := NewDecoder(io.LimitReader(f, fi.Size()))
+	dec := NewDecoder(r)
 	for {
 		e, err := dec.Next()
 		if err == io.EOF {
@@ -301,22 +313,12 @@ func (c *checker) checkFile(rel string) error {
 // manifest file's (a session line names no object).
 func (c *checker) checkSessionLog() error {
 	rel := SessionLogName
-	f, err := c.root.Open(rel)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil // removed since listed
-	case safefs.IsWrongKind(err):
-		c.problem(ProblemStrayFile, rel, 0, "%v", err) // swapped in since listed
-		return nil
-	case err != nil:
+	r, f, err := c.open(rel)
+	if r == nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	dec := NewSessionLogDecoder(io.LimitReader(f, fi.Size()))
+	dec := NewSessionLogDecoder(r)
 	for {
 		_, err := dec.Next()
 		if err == io.EOF {
