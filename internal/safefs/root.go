@@ -380,20 +380,20 @@ func kindOf(m fs.FileMode) error {
 	return fmt.Errorf("%w (%s)", ErrNotDir, TypeName(m))
 }
 
-// SyncDir fsyncs the directory rel.
+// SyncDir fsyncs the directory rel. It works on the bare descriptor: no
+// *os.File (whose creation costs an fcntl and a finalizer) for a directory
+// opened only to be fsynced, once per committed object.
 func (r *Root) SyncDir(rel string) error {
-	d, err := r.OpenDir(rel)
-	if err != nil {
-		return fmt.Errorf("fsync directory: %w", err)
+	if err := checkRel(rel); err != nil {
+		return fmt.Errorf("fsync directory: %w", &os.PathError{Op: "open", Path: rel, Err: err})
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync directory %s: %w", r.Join(rel), err)
-	}
-	return nil
+	return r.withDir(func(rootfd int) error {
+		fd, err := openBeneath(rootfd, rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return fmt.Errorf("fsync directory: %w", r.pathError("open", rel, err))
+		}
+		return syncFD(fd, r.Join(rel))
+	})
 }
 
 // inParent runs fn with a descriptor of rel's parent directory (opened as
