@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks the CAS in one run (about 1-2 minutes on the 2-core reference VM;
+# Benchmarks the CAS in one run (about 2 minutes on the 2-core reference VM;
 # several times that with BASE_REV and --journal):
-#  (a) durable 64 KiB objects/s of pkg/cas at concurrency 1, 8 and 32 against a
-#      naive single-writer loop (temp + write + fsync + rename + dir fsync), on the
-#      same disk, as ratios;
+#  (a) durable 64 KiB objects/s of pkg/cas at concurrency 1, 8, 32, 64 and 128
+#      against a naive single-writer loop (temp + write + fsync + rename + dir
+#      fsync), on the same disk, as ratios, with the CPU time per object; per
+#      filesystem the best concurrency (highest median rate), and at the end a
+#      Markdown table of those for BENCHMARKS.md;
 #  (b) `ec-node cas verify` throughput against `b3sum --check` on the same tree of
 #      N_OBJECTS objects of 64 KiB-1 MiB (page cache warm: both are CPU-bound), and
 #      that both catch the same flipped byte.
@@ -15,6 +17,8 @@
 # BASE_REV (a git revision, e.g. main): (a) also runs pkg/cas as of that revision,
 # interleaved with this tree's (same benchmark harness), and prints this tree's
 # rate and CPU time per object as ratios of it.
+# The table in BENCHMARKS.md ("## CAS", (a')) comes from
+#   BASE_REV=3c4aee8 scripts/bench-cas.sh --journal
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,20 +61,22 @@ if [[ -n ${BASE_REV:-} ]]; then
 	builds=(cas-base.test cas.test)
 fi
 
-# durable DIR LABEL: three rounds of all variants (of every build), interleaved so
+# durable DIR LABEL NAME: three rounds of all variants (of every build), interleaved so
 # that background disk load hits them alike; the median round of each is reported.
 # Objects stay until all rounds are done (CAS_BENCH_KEEP, see pkg/cas/bench_test.go).
+# Each filesystem's best concurrency goes to $tmp/summary.md, named NAME.
 durable() {
-	local dir=$1/durable label=$2 build
+	local dir=$1/durable label=$2 name=$3 build fstype
 	mkdir "$dir"
-	echo "# (a) durable writes on $label ($(df -T "$dir" | awk 'NR==2 {print $2}')), 64 KiB objects, $durable_objects per variant, median of 3 interleaved rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	fstype=$(df -T "$dir" | awk 'NR==2 {print $2}')
+	echo "# (a) durable writes on $label ($fstype), 64 KiB objects, $durable_objects per variant, median of 3 interleaved rounds; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	for _ in 1 2 3; do
 		for build in "${builds[@]}"; do
 			CAS_BENCH_DIR=$dir CAS_BENCH_KEEP=1 "$tmp/$build" -test.run '^$' -test.bench Durable -test.benchtime "${durable_objects}x" |
 				sed -n "s/^Benchmark/$build Benchmark/p"
 		done
 	done | tee "$tmp/durable.txt"
-	awk '
+	awk -v fs="$name" -v summary="$tmp/summary.md" -v load="$(cut -d' ' -f1 /proc/loadavg)" '
 		function median(s,   v, n, i, j, t) {
 			n = split(s, v, " ")
 			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
@@ -87,26 +93,47 @@ durable() {
 			if (!naive) { print "bench-cas: no naive rate" > "/dev/stderr"; exit 1 }
 			for (b in rates) if (b ~ /^cas.test BenchmarkNaiveDurable/) naivecpu = median(cpus[b])
 			printf "naive single writer        %5.0f objects/s  %4.0f CPU us/object\n", naive, naivecpu
-			for (c = 1; c <= 32; c *= 2) for (b in rates) if (b ~ "^cas.test .*conc=" c "-") {
+			best = 0; basebest = 0
+			for (c = 1; c <= 128; c *= 2) for (b in rates) if (b ~ "^cas.test .*conc=" c "-") {
 				m = median(rates[b]); u = median(cpus[b])
-				printf "pkg/cas conc=%-2d            %5.0f objects/s  %4.0f CPU us/object = %.1fx naive   (rounds:%s)\n", c, m, u, m / naive, rates[b]
+				printf "pkg/cas conc=%-3d           %5.0f objects/s  %4.0f CPU us/object = %.1fx naive   (rounds:%s)\n", c, m, u, m / naive, rates[b]
+				if (m > best) { best = m; bestc = c; bestu = u }
 				base = b; sub(/^cas.test/, "cas-base.test", base)
 				if (base in rates) {
 					o = median(rates[base]); ou = median(cpus[base])
-					printf "  before (BASE_REV) conc=%-2d %5.0f objects/s  %4.0f CPU us/object; after/before: rate %.2fx, CPU %.2fx   (rounds:%s)\n", c, o, ou, m / o, u / ou, rates[base]
+					printf "  before (BASE_REV) conc=%-3d %5.0f objects/s  %4.0f CPU us/object; after/before: rate %.2fx, CPU %.2fx   (rounds:%s)\n", c, o, ou, m / o, u / ou, rates[base]
+					if (o > basebest) { basebest = o; basec = c; baseu = ou }
 				}
 			}
+			printf "best: pkg/cas conc=%d, %.0f objects/s, %.0f CPU us/object", bestc, best, bestu
+			row = sprintf("| %s | %d | %.0f | %.0f | %.1fx | %.0f |", fs, bestc, best, bestu, best / naive, naive)
+			if (basebest) {
+				printf "; before (BASE_REV): conc=%d, %.0f objects/s, %.0f CPU us/object: rate %.2fx, CPU %.2fx", basec, basebest, baseu, best / basebest, bestu / baseu
+				row = row sprintf(" %d | %.0f | %.0f | %.2fx | %.2fx |", basec, basebest, baseu, best / basebest, bestu / baseu)
+			}
+			printf "\n"
+			print row " " load " |" >> summary
 		}' "$tmp/durable.txt"
 	rm -rf "$dir"
 }
 
-durable "$tmp" "${BENCH_DIR:-${TMPDIR:-/tmp}}"
+# journal DIR: whether DIR's filesystem journals its metadata, as far as known
+# (an ext4 journal shows in /proc/fs/jbd2).
+journal() {
+	local dev
+	dev=$(findmnt -n -o SOURCE -T "$1") || return 0
+	case $(findmnt -n -o FSTYPE -T "$1") in
+	ext[34]) compgen -G "/proc/fs/jbd2/${dev##*/}-*" >/dev/null && echo "with a journal" || echo "without a journal" ;;
+	xfs) echo "with a journal" ;;
+	esac
+}
+durable "$tmp" "${BENCH_DIR:-${TMPDIR:-/tmp}}" "$(df -T "$tmp" | awk 'NR==2 {print $2}') $(journal "$tmp") (${BENCH_DIR:-${TMPDIR:-/tmp}})"
 if $journal; then
 	fstypes=(ext4)
 	command -v mkfs.xfs >/dev/null && fstypes+=(xfs) || echo "# (mkfs.xfs not installed: no XFS run)"
 	for fstype in "${fstypes[@]}"; do
 		img=$tmp/$fstype.img mnt=$tmp/$fstype
-		truncate -s $((durable_objects * 24 * 64 / 1024 * 3 / 2 + 1024))M "$img" # sparse; the rounds keep 24 x DURABLE_OBJECTS x 64 KiB
+		truncate -s $((durable_objects * 36 * 64 / 1024 * 3 / 2 + 1024))M "$img" # sparse; the rounds keep 3 x 2 x 6 x DURABLE_OBJECTS x 64 KiB
 		case $fstype in
 		ext4) mkfs.ext4 -q -F -O has_journal "$img" ;;
 		xfs) mkfs.xfs -q -f "$img" ;;
@@ -117,10 +144,19 @@ if $journal; then
 		dev=$(losetup --find --show --direct-io=on "$img")
 		mount "$dev" "$mnt" || { losetup -d "$dev"; exit 1; }
 		mounts+=("$mnt")
-		durable "$mnt" "loop-mounted $fstype with a journal, image on the disk above"
+		durable "$mnt" "loop-mounted $fstype with a journal, image on the disk above" "$fstype with a journal (loop image)"
 	done
 fi
 echo "# load average at the end of (a): $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# (a) summary: each filesystem's best pkg/cas concurrency, medians of 3 rounds"
+if [[ -n ${BASE_REV:-} ]]; then
+	echo "| filesystem | conc | objects/s | CPU µs/object | vs naive | naive objects/s | before ($BASE_REV) conc | before objects/s | before CPU µs/object | after/before rate | after/before CPU | load at end |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+else
+	echo "| filesystem | conc | objects/s | CPU µs/object | vs naive | naive objects/s | load at end |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+fi
+cat "$tmp/summary.md"
 
 # --- (b) verify vs b3sum --check -----------------------------------------------
 if [[ -n ${EC_NODE:-} ]]; then

@@ -380,20 +380,20 @@ func kindOf(m fs.FileMode) error {
 	return fmt.Errorf("%w (%s)", ErrNotDir, TypeName(m))
 }
 
-// SyncDir fsyncs the directory rel.
+// SyncDir fsyncs the directory rel. It works on the bare descriptor: no
+// *os.File (whose creation costs an fcntl and a finalizer) for a directory
+// opened only to be fsynced, once per committed object.
 func (r *Root) SyncDir(rel string) error {
-	d, err := r.OpenDir(rel)
-	if err != nil {
-		return fmt.Errorf("fsync directory: %w", err)
+	if err := checkRel(rel); err != nil {
+		return fmt.Errorf("fsync directory: %w", &os.PathError{Op: "open", Path: rel, Err: err})
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync directory %s: %w", r.Join(rel), err)
-	}
-	return nil
+	return r.withDir(func(rootfd int) error {
+		fd, err := openBeneath(rootfd, rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return fmt.Errorf("fsync directory: %w", r.pathError("open", rel, err))
+		}
+		return syncFD(fd, r.Join(rel))
+	})
 }
 
 // inParent runs fn with a descriptor of rel's parent directory (opened as
@@ -425,26 +425,56 @@ func (r *Root) Remove(rel string) error {
 // a symbolic link on either side is refused, never written through. The error
 // keeps the kernel's errno (EINVAL, ENOSYS when flags are unsupported; EEXIST).
 func (r *Root) Rename(oldrel, newrel string, flags uint) error {
-	return r.inParent(oldrel, func(oldfd int, oldname string) error {
-		return r.inParent(newrel, func(newfd int, newname string) error {
-			if err := unix.Renameat2(oldfd, oldname, newfd, newname, flags); err != nil {
-				return &os.LinkError{Op: "rename", Old: r.Join(oldrel), New: r.Join(newrel), Err: err}
-			}
-			return nil
-		})
+	return r.inParents(oldrel, newrel, func(oldfd int, oldname string, newfd int, newname string) error {
+		if err := unix.Renameat2(oldfd, oldname, newfd, newname, flags); err != nil {
+			return &os.LinkError{Op: "rename", Old: r.Join(oldrel), New: r.Join(newrel), Err: err}
+		}
+		return nil
 	})
 }
 
 // Link gives the file oldrel the second name newrel; it never replaces.
 func (r *Root) Link(oldrel, newrel string) error {
-	return r.inParent(oldrel, func(oldfd int, oldname string) error {
-		return r.inParent(newrel, func(newfd int, newname string) error {
-			if err := unix.Linkat(oldfd, oldname, newfd, newname, 0); err != nil {
-				return &os.LinkError{Op: "link", Old: r.Join(oldrel), New: r.Join(newrel), Err: err}
-			}
-			return nil
-		})
+	return r.inParents(oldrel, newrel, func(oldfd int, oldname string, newfd int, newname string) error {
+		if err := unix.Linkat(oldfd, oldname, newfd, newname, 0); err != nil {
+			return &os.LinkError{Op: "link", Old: r.Join(oldrel), New: r.Join(newrel), Err: err}
+		}
+		return nil
 	})
+}
+
+// inParents is inParent for two paths, a rename's or a link's. Both parents
+// are opened O_PATH (all the *at calls need) from one descriptor of the root:
+// the root's own path is looked up once, not twice.
+func (r *Root) inParents(a, b string, fn func(afd int, aname string, bfd int, bname string) error) error {
+	for _, rel := range []string{a, b} {
+		if err := checkRel(rel); err != nil || rel == "." {
+			return fmt.Errorf("path %q: not a file below the root", rel)
+		}
+	}
+	return r.withDir(func(rootfd int) error {
+		afd, err := r.openParent(rootfd, a)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(afd)
+		bfd, err := r.openParent(rootfd, b)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(bfd)
+		return fn(afd, path.Base(a), bfd, path.Base(b))
+	})
+}
+
+// openParent opens the directory holding rel, O_PATH, below rootfd.
+func (r *Root) openParent(rootfd int, rel string) (int, error) {
+	dir := path.Dir(rel)
+	fd, err := openBeneath(rootfd, dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return -1, r.pathError("open", dir, err)
+	}
+	return fd, nil
 }
 
 // CreateTemp creates a new empty file, mode perm, in the directory dir with a

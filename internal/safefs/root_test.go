@@ -168,6 +168,14 @@ func TestWritesNeverLeaveTheRoot(t *testing.T) {
 		if err := r.Remove("link-dir/file"); !errors.Is(err, ErrSymlink) {
 			t.Errorf("Remove through a linked dir: %v", err)
 		}
+		if err := r.SyncDir("link-dir"); !errors.Is(err, ErrSymlink) {
+			t.Errorf("SyncDir of a linked dir: %v", err)
+		}
+		if err := r.SyncDir("missing"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("SyncDir of a missing dir: %v", err)
+		}
+		must(t, r.SyncDir("."))
+		must(t, r.SyncDir("a"))
 		// Replacing a link replaces the link, not its target.
 		must(t, r.WriteFileAtomic("link-file", []byte("new"), 0o600))
 		if got, _ := os.ReadFile(outside); string(got) != "outside" {

@@ -77,7 +77,7 @@ func randomBytes(n int, seed uint64) []byte {
 
 // BenchmarkPutDurable stores b.N distinct 64 KiB objects from `conc` goroutines.
 func BenchmarkPutDurable(b *testing.B) {
-	for _, conc := range []int{1, 8, 32} {
+	for _, conc := range []int{1, 8, 32, 64, 128} {
 		b.Run(fmt.Sprintf("conc=%d", conc), func(b *testing.B) {
 			s, err := OpenLocal(benchDir(b))
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -474,6 +475,49 @@ func TestDirSyncerCoalesces(t *testing.T) {
 	}
 	if calls < 2 {
 		t.Errorf("%d fsyncs: callers that arrived during an fsync must get a later one", calls)
+	}
+}
+
+// TestDirSyncerEveryCallerCovered hammers one dirSyncer: every caller must
+// return only after an fsync that started after it was called (after its
+// rename, in a real commit) has finished, and fsyncs of the directory never
+// overlap.
+func TestDirSyncerEveryCallerCovered(t *testing.T) {
+	saved := syncDir
+	t.Cleanup(func() { syncDir = saved })
+	var started, finished, inFlight atomic.Int64
+	syncDir = func(*safefs.Root, string) error {
+		if inFlight.Add(1) != 1 {
+			t.Error("two fsyncs of one directory at once")
+		}
+		started.Add(1)
+		time.Sleep(100 * time.Microsecond)
+		finished.Add(1)
+		inFlight.Add(-1)
+		return nil
+	}
+	var d dirSyncer
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				before := started.Load() // fsyncs numbered above this start after now
+				if err := d.sync(); err != nil {
+					t.Error(err)
+					return
+				}
+				if finished.Load() <= before {
+					t.Errorf("sync returned with %d fsyncs finished, none of them started after the call (%d had started)", finished.Load(), before)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := started.Load(); n >= 32*50 {
+		t.Errorf("%d fsyncs for %d syncs: none shared", n, 32*50)
 	}
 }
 

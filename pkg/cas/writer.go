@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
 
 	"github.com/every-channel/ec-node/internal/safefs"
 )
@@ -146,6 +147,7 @@ func (w *ObjectWriter) Commit() (res PutResult, err error) {
 	if err := syncFile(w.f); err != nil {
 		return res, fmt.Errorf("cas: fsync %s: %w", w.tmp, err)
 	}
+	dropCached(w.f)
 	fi, err := w.f.Stat()
 	if err != nil {
 		return res, fmt.Errorf("cas: stat %s: %w", w.tmp, err)
@@ -249,52 +251,73 @@ func existingObject(r *safefs.Root, rel string, size int64) (objectState, error)
 	}
 }
 
+// dropCached drops f's pages, clean once fsynced, from the page cache. An
+// archive writes each object once and reads it rarely, so caching it only
+// pushes out what readers use. And it makes writes cheaper: the freed pages
+// are what the next objects' writes get, while a page the kernel has not
+// touched lately can cost a fault per page to back (in a VM that hands free
+// memory back to its host: on the reference VM, copying 64 KiB into such pages
+// took ~220 µs of CPU, into reused ones ~20). Only advice: errors are ignored.
+func dropCached(f *os.File) {
+	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+}
+
 // dirSyncer is group commit for one directory: every caller of sync waits for an
 // fsync of the directory that started after the call began, and all callers that
 // arrive while one fsync runs share the next one. At most one fsync per directory
 // runs at a time, so N concurrent commits into a shard cost about two fsyncs,
-// not N.
+// not N. The fsync runs on a caller's goroutine: the first caller runs its own,
+// and each fsync's caller hands the next batch to one of that batch's callers,
+// so no goroutine is started and woken per fsync.
 type dirSyncer struct {
 	root    *safefs.Root
 	dir     string // relative to root
 	mu      sync.Mutex
 	next    *syncBatch // callers waiting for an fsync not yet started
-	running bool       // a goroutine is serving batches
+	running bool       // an fsync is running or handed to a batch
 }
 
 type syncBatch struct {
 	done chan struct{}
+	lead chan struct{} // receives once: that caller runs the batch's fsync
 	err  error
 }
 
 func (d *dirSyncer) sync() error {
 	d.mu.Lock()
 	if d.next == nil {
-		d.next = &syncBatch{done: make(chan struct{})}
+		d.next = &syncBatch{done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	}
 	b := d.next
 	if !d.running {
 		d.running = true
-		go d.serve()
+		d.next = nil
+		d.mu.Unlock()
+		d.run(b)
+		return b.err
 	}
 	d.mu.Unlock()
-	<-b.done
+	select {
+	case <-b.done:
+	case <-b.lead:
+		d.run(b)
+	}
 	return b.err
 }
 
-// serve runs fsyncs until no caller is waiting. A batch is taken (and closed to
+// run fsyncs the directory for batch b, then hands the batch that gathered
+// meanwhile, if any, to one of its callers. A batch is taken (closed to
 // newcomers) before its fsync starts, so the fsync covers every rename that
 // happened before its members called sync.
-func (d *dirSyncer) serve() {
+func (d *dirSyncer) run(b *syncBatch) {
+	b.err = syncDir(d.root, d.dir)
+	close(b.done)
 	d.mu.Lock()
-	for d.next != nil {
-		b := d.next
+	if n := d.next; n != nil {
 		d.next = nil
-		d.mu.Unlock()
-		b.err = syncDir(d.root, d.dir)
-		close(b.done)
-		d.mu.Lock()
+		n.lead <- struct{}{}
+	} else {
+		d.running = false
 	}
-	d.running = false
 	d.mu.Unlock()
 }
