@@ -4,7 +4,7 @@
 # announcements, with N swept upward until loss begins, the machine saturates,
 # or --max-n. Results and method: BENCHMARKS.md ("Load harness").
 #
-#   scripts/load.sh [--max-n N] [--start N] [--step S] [--duration D] [--warmup W] [--refs R]
+#   scripts/load.sh [--max-n N] [--start N] [--step S] [--duration D] [--warmup W] [--refs R] [--profile DIR]
 #
 #   --max-n N     largest N (100)
 #   --start N     first N (5)
@@ -12,6 +12,8 @@
 #   --duration D  measured window per N, seconds (30)
 #   --warmup W    seconds from the archiver's start to the window (12)
 #   --refs R      broadcasts also exported by the Rust reference subscriber (2)
+#   --profile DIR  write a CPU profile of the archiver over each window to
+#                 DIR/archiver-nN.pprof (its --pprof-listen) and its top costs to stderr
 #
 # Publishers: a clip of (warm-up + window + 10) s (BENCH_SIZE 1280x720 H.264 at BENCH_BITRATE 4M, 1 s
 # GOPs, + AAC) is encoded, published once in real time (ffmpeg -re | moq import
@@ -42,7 +44,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-max_n=100 start=5 step=0 window=30 warmup=12 refs=2
+max_n=100 start=5 step=0 window=30 warmup=12 refs=2 profile=
 bitrate=${BENCH_BITRATE:-4M}
 size=${BENCH_SIZE:-1280x720}
 port=${BENCH_PORT:-4481}
@@ -59,6 +61,14 @@ while (($#)); do
 		--max-n) max_n=$2 ;; --start) start=$2 ;; --step) step=$2 ;;
 		--duration) window=$2 ;; --warmup) warmup=$2 ;; --refs) refs=$2 ;;
 		esac
+		shift 2
+		;;
+	--profile)
+		[[ -n ${2:-} ]] || {
+			echo "load: --profile wants a directory; see scripts/load.sh --help" >&2
+			exit 2
+		}
+		mkdir -p "$2" && profile=$(cd "$2" && pwd)
 		shift 2
 		;;
 	-h | --help) usage && exit 0 ;;
@@ -162,7 +172,7 @@ clip_groups=$(cat "$src"/manifests/src.hang/*.jsonl | jq -s '[.[] | select(.kind
 
 # measure N: one step of the sweep; writes $dir/n$N/summary.json.
 measure() {
-	local n=$1 run=$dir/n$1 i name role_args auto mport
+	local n=$1 run=$dir/n$1 i name role_args auto mport pport prof=
 	local replays=() exports=() step_pids=()
 	mkdir -p "$run/logs" "$run/ours/auto"
 	start_relay $((port + n)) "$run/logs/relay.log"
@@ -173,11 +183,11 @@ measure() {
 		pids+=($!) replays+=($!)
 	done
 	sleep 1
-	mport=$((port + 1000 + n))
+	mport=$((port + 1000 + n)) pport=$((port + 2000 + n))
 	"$ec" archive-auto --mode inprocess --directory "" --relay-announce "$url" --tls-fingerprint "$fp" \
 		--output-dir "$run/ours/auto/cas" --manifest-dir "$run/ours/auto/manifests" --status-dir "$run/status" \
 		--poll-interval 1s --log-level debug --log-format json --metrics-listen "127.0.0.1:$mport" \
-		2>"$run/ours/auto/archiver.log" &
+		--pprof-listen "127.0.0.1:$pport" 2>"$run/ours/auto/archiver.log" &
 	auto=$!
 	pids+=("$auto")
 	for ((i = 0; i < n && i < refs; i++)); do
@@ -195,9 +205,18 @@ measure() {
 	for i in "${replays[@]}"; do role_args+=("publishers=$i"); done
 	for i in "${exports[@]}"; do role_args+=("ref=$i"); done
 	"$dir/benchrelay" snap "${role_args[@]}" >"$run/snapshots.jsonl" || fail "N=$n: a process died during the warm-up; logs in $run (BENCH_KEEP=1)"
+	if [[ -n $profile ]]; then
+		curl -fsS -o "$profile/archiver-n$n.pprof" "http://127.0.0.1:$pport/debug/pprof/profile?seconds=$window" &
+		prof=$!
+	fi
 	sleep "$window"
 	"$dir/benchrelay" snap "${role_args[@]}" >>"$run/snapshots.jsonl" || fail "N=$n: a process died during the window; logs in $run (BENCH_KEEP=1)"
 	curl -fsS "http://127.0.0.1:$mport/metrics" >"$run/metrics.txt" || fail "N=$n: no metrics from archive-auto"
+	if [[ -n $prof ]]; then
+		wait "$prof" || fail "N=$n: no CPU profile from archive-auto"
+		echo "load: N=$n: the archiver's top costs ($profile/archiver-n$n.pprof):" >&2
+		go tool pprof -top -nodecount 25 "$profile/archiver-n$n.pprof" 2>/dev/null | sed -n '4,30p' >&2
+	fi
 
 	kill -TERM "$auto"
 	wait "$auto" || fail "N=$n: archive-auto exited with $? on SIGTERM; see $run/ours/auto/archiver.log"
