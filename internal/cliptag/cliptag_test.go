@@ -1,4 +1,4 @@
-package main
+package cliptag
 
 import (
 	"bytes"
@@ -11,6 +11,13 @@ import (
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
+
+// box is an ISO-BMFF box of type typ around parts.
+func box(typ string, parts ...[]byte) []byte {
+	body := bytes.Join(parts, nil)
+	b := binary.BigEndian.AppendUint32(nil, uint32(8+len(body)))
+	return append(append(b, typ...), body...)
+}
 
 // TestDerive: each copy's CMAF groups are unique to it and differ from the
 // source only by a free box after the first frame; other groups are shared;
@@ -47,7 +54,7 @@ func TestDerive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := deriveMain([]string{"-store", storeDir, "-manifests", mdir, "-from", "src", "-name", "c%d", "-first", "1", "-n", "2"}); err != nil {
+	if err := Derive(ctx, s, mdir, "src", "c%d", 1, 2); err != nil {
 		t.Fatal(err)
 	}
 	src, err := manifest.ReadFile(mdir, "src", "0.m4s")
@@ -80,14 +87,14 @@ func TestDerive(t *testing.T) {
 				}
 				continue
 			}
-			if e.Frames[0] != int64(len(frame0))+freeBoxSize {
+			if e.Frames[0] != int64(len(frame0))+FreeBoxSize {
 				t.Errorf("%s/%s: first frame %d bytes", name, track, e.Frames[0])
 			}
-			free := got[len(frame0) : len(frame0)+freeBoxSize]
-			if string(free[4:8]) != "free" || binary.BigEndian.Uint32(free) != freeBoxSize {
+			free := got[len(frame0) : len(frame0)+FreeBoxSize]
+			if string(free[4:8]) != "free" || binary.BigEndian.Uint32(free) != FreeBoxSize {
 				t.Errorf("%s/%s: no free box after the first frame: % x", name, track, free)
 			}
-			untagged := append(append([]byte{}, got[:len(frame0)]...), got[len(frame0)+freeBoxSize:]...)
+			untagged := append(append([]byte{}, got[:len(frame0)]...), got[len(frame0)+FreeBoxSize:]...)
 			if !bytes.Equal(untagged, want) {
 				t.Errorf("%s/%s: differs from the source by more than the free box", name, track)
 			}
