@@ -11,7 +11,7 @@
 #   --step S      add S to N after each step; 0 doubles N (0: 5, 10, 20, 40, 80, 100)
 #   --duration D  measured window per N, seconds (30)
 #   --warmup W    seconds from the archiver's start to the window (12)
-#   --refs R      broadcasts also exported by the Rust reference subscriber (2)
+#   --refs R      broadcasts also exported by the Rust reference subscriber (2; at least 1)
 #   --clip MODE   distinct (default): broadcast i replays its own copy of the
 #                 recorded clip, each CMAF group tagged with a 16-byte free box
 #                 carrying i (benchrelay derive), so that every group is a new
@@ -28,8 +28,9 @@
 # Publishers: a clip of (warm-up + window + 10) s (BENCH_SIZE 1280x720 H.264 at BENCH_BITRATE 4M, 1 s
 # GOPs, + AAC) is encoded, published once in real time (ffmpeg -re | moq import
 # fmp4) and archived by wt-archive; then each of the N broadcasts is one
-# `ec-node replay --loop --speed 1` of that archive under its own name, so no
-# publisher encodes anything. Their CPU is measured like everything else. The
+# `ec-node replay --loop --speed 1` of that archive (--clip distinct: of its own
+# tagged copy, about 26 MB of disk per broadcast at 4 Mbit/s) under its own
+# name, so no publisher encodes anything. Their CPU is measured like everything else. The
 # Rust reference (`moq export fmp4`, piped into `benchrelay watch`) subscribes to
 # the first --refs broadcasts; it stops with "frame timestamp is below the live
 # edge" where the replay loops, hence a clip longer than warm-up plus window.
@@ -104,8 +105,8 @@ while (($#)); do
 		;;
 	esac
 done
-((start >= 1 && max_n >= start && window >= 5)) || {
-	echo "load: want 1 <= --start <= --max-n and --duration >= 5" >&2
+((start >= 1 && max_n >= start && window >= 5 && refs >= 1)) || {
+	echo "load: want 1 <= --start <= --max-n, --duration >= 5 and --refs >= 1" >&2
 	exit 2
 }
 
