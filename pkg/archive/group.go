@@ -89,15 +89,17 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 			h.Timestamps = append(h.Timestamps, f.Timestamp)
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		gw.Abort()
-		return ts.storeFailed(ctx, track, h.Group, err)
-	}
 	if len(h.Timestamps) != len(h.Frames) {
 		h.Timescale, h.Timestamps = 0, nil // all frames carry one, or none is kept
 	}
 	ended := time.Now()
 	h.ReceivedUnixMs = ended.UnixMilli()
+	// The group's last bytes still in the buffer count towards
+	// receive-to-durable, like the commit.
+	if err := bw.Flush(); err != nil {
+		gw.Abort()
+		return ts.storeFailed(ctx, track, h.Group, err)
+	}
 	// A header over the record format's limits (many frames with long
 	// timestamps) could be neither written nor indexed.
 	if err := record.FormatLimits().Check(&h); err != nil {
