@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/every-channel/ec-node/internal/cliptag"
 	"github.com/every-channel/ec-node/internal/peers"
+	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
@@ -26,8 +28,9 @@ const (
 	loadWindow     = 45 * time.Second
 )
 
-// TestLoadShort: loadBroadcasts replays (`ec-node replay --loop --speed 1` of
-// a recorded clip, so the window spans several loop boundaries) into the real
+// TestLoadShort: loadBroadcasts replays (`ec-node replay --loop --speed 1`,
+// each of its own copy of a recorded clip (internal/cliptag), so the window
+// spans several loop boundaries and every group is a new object) into the real
 // moq-relay, all archived by one archive-auto --mode inprocess that follows the
 // relay's announcements. After every broadcast is being archived, for
 // loadWindow: no process may exit, and nothing may be lost: no gap record, no
@@ -47,6 +50,15 @@ func TestLoadShort(t *testing.T) {
 	}
 	t.Cleanup(func() { relay.Kill() })
 	src := recordClip(t, ctx, ecNode, dir, relay, srcCAS, srcManifests)
+	// Each broadcast replays its own copy, so that the archiver's store writes
+	// every group instead of deduplicating all but one broadcast's.
+	store, err := cas.OpenLocal(srcCAS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cliptag.Derive(ctx, store, srcManifests, src, "copy-%d.hang", 0, loadBroadcasts); err != nil {
+		t.Fatal(err)
+	}
 
 	var names []string
 	replays := map[string]*exec.Cmd{}
@@ -55,7 +67,7 @@ func TestLoadShort(t *testing.T) {
 		name := fmt.Sprintf("load-%d.hang", i)
 		names = append(names, name)
 		cmd := exec.Command(ecNode, "replay", "--url", relay.URL("anon"), "--tls-fingerprint", relay.Fingerprint(),
-			"--name", name, "--from-broadcast", src, "--output-dir", srcCAS, "--manifest-dir", srcManifests,
+			"--name", name, "--from-broadcast", fmt.Sprintf("copy-%d.hang", i), "--output-dir", srcCAS, "--manifest-dir", srcManifests,
 			"--loop", "--speed", "1")
 		cmd.Stderr = logFile(t, dir, name+".log")
 		if err := cmd.Start(); err != nil {

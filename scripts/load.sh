@@ -4,20 +4,33 @@
 # announcements, with N swept upward until loss begins, the machine saturates,
 # or --max-n. Results and method: BENCHMARKS.md ("Load harness").
 #
-#   scripts/load.sh [--max-n N] [--start N] [--step S] [--duration D] [--warmup W] [--refs R]
+#   scripts/load.sh [--max-n N] [--start N] [--step S] [--duration D] [--warmup W] [--refs R] [--clip distinct|shared] [--profile DIR] [--compare-rev REV]
 #
 #   --max-n N     largest N (100)
 #   --start N     first N (5)
 #   --step S      add S to N after each step; 0 doubles N (0: 5, 10, 20, 40, 80, 100)
 #   --duration D  measured window per N, seconds (30)
 #   --warmup W    seconds from the archiver's start to the window (12)
-#   --refs R      broadcasts also exported by the Rust reference subscriber (2)
+#   --refs R      broadcasts also exported by the Rust reference subscriber (2; at least 1)
+#   --clip MODE   distinct (default): broadcast i replays its own copy of the
+#                 recorded clip, each CMAF group tagged with a 16-byte free box
+#                 carrying i (benchrelay derive), so that every group is a new
+#                 object in the archiver's store; shared: all replay the one
+#                 clip, and after the first broadcast every group is a dedup hit
+#   --profile DIR  write a CPU profile of the archiver over each window to
+#                 DIR/archiver-nN.pprof (its --pprof-listen) and its top costs to stderr
+#   --compare-rev REV  also run, in each step, a second archive-auto built from git
+#                 revision REV on the same broadcasts (its own store), and print
+#                 both archivers' CPU side by side after the table: before/after
+#                 under the same load (the relay then serves both, so take relay
+#                 figures from a run without it)
 #
 # Publishers: a clip of (warm-up + window + 10) s (BENCH_SIZE 1280x720 H.264 at BENCH_BITRATE 4M, 1 s
 # GOPs, + AAC) is encoded, published once in real time (ffmpeg -re | moq import
 # fmp4) and archived by wt-archive; then each of the N broadcasts is one
-# `ec-node replay --loop --speed 1` of that archive under its own name, so no
-# publisher encodes anything. Their CPU is measured like everything else. The
+# `ec-node replay --loop --speed 1` of that archive (--clip distinct: of its own
+# tagged copy, about 26 MB of disk per broadcast at 4 Mbit/s) under its own
+# name, so no publisher encodes anything. Their CPU is measured like everything else. The
 # Rust reference (`moq export fmp4`, piped into `benchrelay watch`) subscribes to
 # the first --refs broadcasts; it stops with "frame timestamp is below the live
 # edge" where the replay loops, hence a clip longer than warm-up plus window.
@@ -42,7 +55,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-max_n=100 start=5 step=0 window=30 warmup=12 refs=2
+max_n=100 start=5 step=0 window=30 warmup=12 refs=2 profile= compare= clip_mode=distinct
 bitrate=${BENCH_BITRATE:-4M}
 size=${BENCH_SIZE:-1280x720}
 port=${BENCH_PORT:-4481}
@@ -61,6 +74,30 @@ while (($#)); do
 		esac
 		shift 2
 		;;
+	--clip)
+		[[ ${2:-} == distinct || ${2:-} == shared ]] || {
+			echo "load: --clip wants distinct or shared; see scripts/load.sh --help" >&2
+			exit 2
+		}
+		clip_mode=$2
+		shift 2
+		;;
+	--compare-rev)
+		[[ -n ${2:-} ]] && git rev-parse --verify -q "$2^{commit}" >/dev/null || {
+			echo "load: --compare-rev wants a git revision; see scripts/load.sh --help" >&2
+			exit 2
+		}
+		compare=$(git rev-parse --short "$2^{commit}")
+		shift 2
+		;;
+	--profile)
+		[[ -n ${2:-} ]] || {
+			echo "load: --profile wants a directory; see scripts/load.sh --help" >&2
+			exit 2
+		}
+		mkdir -p "$2" && profile=$(cd "$2" && pwd)
+		shift 2
+		;;
 	-h | --help) usage && exit 0 ;;
 	*)
 		echo "load: unknown argument $1; see scripts/load.sh --help" >&2
@@ -68,8 +105,8 @@ while (($#)); do
 		;;
 	esac
 done
-((start >= 1 && max_n >= start && window >= 5)) || {
-	echo "load: want 1 <= --start <= --max-n and --duration >= 5" >&2
+((start >= 1 && max_n >= start && window >= 5 && refs >= 1)) || {
+	echo "load: want 1 <= --start <= --max-n, --duration >= 5 and --refs >= 1" >&2
 	exit 2
 }
 
@@ -95,6 +132,11 @@ bin=${EC_PEERS_BIN:-$(scripts/install-peers.sh | tail -n 1)}
 go build -o "$dir/ec-node" ./cmd/ec-node
 go build -o "$dir/benchrelay" ./internal/benchrelay
 ec=$dir/ec-node
+if [[ -n $compare ]]; then
+	mkdir "$dir/base-src"
+	git archive "$compare" | tar -x -C "$dir/base-src"
+	(cd "$dir/base-src" && go build -o "$dir/ec-node-base" ./cmd/ec-node)
+fi
 
 # start_relay PORT LOGFILE: sets relay (PID), fp and url.
 start_relay() {
@@ -160,26 +202,49 @@ done
 clip_groups=$(cat "$src"/manifests/src.hang/*.jsonl | jq -s '[.[] | select(.kind == "group" and .track != "catalog.json")] | length')
 ((clip_groups > 0)) || fail "the clip's archive holds no media group; see $src/archive.log"
 
+# derive N: with --clip distinct, makes sure copies 0..N-1 of the clip exist
+# (src-I.hang); sets source to the name broadcast I replays, with %d for I.
+derived=0
+derive() {
+	source=src.hang
+	[[ $clip_mode == distinct ]] || return 0
+	source=src-%d.hang
+	((derived < $1)) || return 0
+	"$dir/benchrelay" derive -store "$src/cas" -manifests "$src/manifests" -from src.hang -name "$source" \
+		-first "$derived" -n $(($1 - derived)) || fail "deriving copies of the clip failed"
+	derived=$1
+}
+
 # measure N: one step of the sweep; writes $dir/n$N/summary.json.
 measure() {
-	local n=$1 run=$dir/n$1 i name role_args auto mport
-	local replays=() exports=() step_pids=()
+	local n=$1 run=$dir/n$1 i name role_args auto mport pport prof= base=
+	local replays=() exports=() step_pids=() source
+	derive "$n"
 	mkdir -p "$run/logs" "$run/ours/auto"
 	start_relay $((port + n)) "$run/logs/relay.log"
 	step_pids+=("$relay")
 	for ((i = 0; i < n; i++)); do
-		"$ec" replay --url "$url" --tls-fingerprint "$fp" --name "load-$i.hang" --from-broadcast src.hang \
+		"$ec" replay --url "$url" --tls-fingerprint "$fp" --name "load-$i.hang" --from-broadcast "$(printf "$source" "$i")" \
 			--output-dir "$src/cas" --manifest-dir "$src/manifests" --loop --speed 1 2>"$run/logs/replay$i.log" &
 		pids+=($!) replays+=($!)
 	done
 	sleep 1
-	mport=$((port + 1000 + n))
+	mport=$((port + 1000 + n)) pport=$((port + 2000 + n))
 	"$ec" archive-auto --mode inprocess --directory "" --relay-announce "$url" --tls-fingerprint "$fp" \
 		--output-dir "$run/ours/auto/cas" --manifest-dir "$run/ours/auto/manifests" --status-dir "$run/status" \
 		--poll-interval 1s --log-level debug --log-format json --metrics-listen "127.0.0.1:$mport" \
-		2>"$run/ours/auto/archiver.log" &
+		--pprof-listen "127.0.0.1:$pport" 2>"$run/ours/auto/archiver.log" &
 	auto=$!
 	pids+=("$auto")
+	if [[ -n $compare ]]; then
+		mkdir -p "$run/base"
+		"$dir/ec-node-base" archive-auto --mode inprocess --directory "" --relay-announce "$url" --tls-fingerprint "$fp" \
+			--output-dir "$run/base/cas" --manifest-dir "$run/base/manifests" --status-dir "$run/base/status" \
+			--poll-interval 1s --log-level debug --log-format json --metrics-listen "127.0.0.1:$((port + 3000 + n))" \
+			2>"$run/base/archiver.log" &
+		base=$!
+		pids+=("$base")
+	fi
 	for ((i = 0; i < n && i < refs; i++)); do
 		name=load-$i.hang
 		mkdir -p "$run/ref/$name"
@@ -192,15 +257,29 @@ measure() {
 	done
 	sleep "$warmup"
 	role_args=("ours=$auto" "relay=$relay")
+	[[ -z $base ]] || role_args+=("base=$base")
 	for i in "${replays[@]}"; do role_args+=("publishers=$i"); done
 	for i in "${exports[@]}"; do role_args+=("ref=$i"); done
 	"$dir/benchrelay" snap "${role_args[@]}" >"$run/snapshots.jsonl" || fail "N=$n: a process died during the warm-up; logs in $run (BENCH_KEEP=1)"
+	if [[ -n $profile ]]; then
+		curl -fsS -o "$profile/archiver-n$n.pprof" "http://127.0.0.1:$pport/debug/pprof/profile?seconds=$window" &
+		prof=$!
+	fi
 	sleep "$window"
 	"$dir/benchrelay" snap "${role_args[@]}" >>"$run/snapshots.jsonl" || fail "N=$n: a process died during the window; logs in $run (BENCH_KEEP=1)"
 	curl -fsS "http://127.0.0.1:$mport/metrics" >"$run/metrics.txt" || fail "N=$n: no metrics from archive-auto"
+	if [[ -n $prof ]]; then
+		wait "$prof" || fail "N=$n: no CPU profile from archive-auto"
+		echo "load: N=$n: the archiver's top costs ($profile/archiver-n$n.pprof):" >&2
+		go tool pprof -top -nodecount 25 "$profile/archiver-n$n.pprof" 2>/dev/null | sed -n '4,30p' >&2
+	fi
 
 	kill -TERM "$auto"
 	wait "$auto" || fail "N=$n: archive-auto exited with $? on SIGTERM; see $run/ours/auto/archiver.log"
+	if [[ -n $base ]]; then
+		kill -TERM "$base"
+		wait "$base" || fail "N=$n: archive-auto of $compare exited with $? on SIGTERM; see $run/base/archiver.log"
+	fi
 	stop "${exports[@]}" "${replays[@]}"
 	stop "${step_pids[@]}"
 	"$ec" cas verify --root "$run/ours/auto/cas" --manifest-dir "$run/ours/auto/manifests" >"$run/verify.log" 2>&1 ||
@@ -250,7 +329,12 @@ echo
 echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/^Mem/ {print $2}') GiB," \
 	"Linux $(uname -r), $(go version | cut -d' ' -f3), moq-relay $("$bin/moq-relay" --version | awk '{print $2}'), moq-cli $("$bin/moq" --version | awk '{print $2}');" \
 	"store on $(df -T "$dir" | awk 'NR==2 {print $2 " " $1}')."
-echo "Each broadcast: \`ec-node replay --loop --speed 1\` of a ${clip} s ${size} clip (H.264 ${bitrate}bit/s, 1 s GOPs, AAC 128k; $clip_groups media groups)." \
+if [[ $clip_mode == distinct ]]; then
+	clip_text="its own copy of a ${clip} s ${size} clip (each CMAF group tagged with a free box carrying the broadcast's index: every group a new object)"
+else
+	clip_text="one shared ${clip} s ${size} clip (after the first broadcast every group is a dedup hit)"
+fi
+echo "Clip mode: $clip_mode. Each broadcast: \`ec-node replay --loop --speed 1\` of $clip_text: H.264 ${bitrate}bit/s, 1 s GOPs, AAC 128k; $clip_groups media groups." \
 	"One \`ec-node archive-auto --mode inprocess\` archives all; $refs of them also go to \`moq export fmp4\`. Window ${window} s after ${warmup} s."
 echo
 echo "| N | groups/s | MB/s | lost | archiver CPU % | relay CPU % | publishers CPU % | RSS MB archiver / relay / publisher | last byte → durable ms p50 / p99 / max | CPU ms per Mbit ours / moq export | baseline b3sum+cp+fsync | machine CPU % (not ours) | UDP receive-buffer drops (relay / archiver / publishers) | load avg |"
@@ -276,3 +360,12 @@ while :; do
 	if ((step > 0)); then n=$((n + step)); else n=$((n * 2)); fi
 	((n <= max_n)) || n=$max_n
 done
+if [[ -n $compare ]]; then
+	echo
+	echo "Archiver CPU side by side in the same steps, this tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ', modified')) vs $compare, % of one core:"
+	echo
+	echo "| N | this tree | $compare | ratio |"
+	echo "| ---: | ---: | ---: | ---: |"
+	jq -r 'def f(x): (x * 10 | round) / 10;
+		"| \(.n) | \(f(.cpu_percent.ours)) (\(f(.cpu_percent.ours / .n)) per bc) | \(f(.cpu_percent.base)) (\(f(.cpu_percent.base / .n)) per bc) | \((.cpu_percent.ours / .cpu_percent.base * 100 | round) / 100) |"' "$dir/rows.jsonl"
+fi

@@ -9,7 +9,10 @@
 //	    the machine's busy CPU time (/proc/stat) and the load average;
 //	benchrelay report [-json] -dir DIR
 //	    turns a run's snapshots, archiver logs, manifests and events into
-//	    tables, or (-json) into one summary object, a row of a load sweep.
+//	    tables, or (-json) into one summary object, a row of a load sweep;
+//	benchrelay derive -store DIR -manifests DIR -from NAME -name FMT -first I -n N
+//	    copies an archived broadcast N times under new names, each CMAF group
+//	    made unique to its copy (scripts/load.sh: distinct payloads).
 package main
 
 import (
@@ -19,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchrelay watch|snap|report [args]")
+		fmt.Fprintln(os.Stderr, "usage: benchrelay watch|snap|report|derive [args]")
 		os.Exit(2)
 	}
 	var err error
@@ -30,6 +33,8 @@ func main() {
 		err = snapMain(args)
 	case "report":
 		err = reportMain(args)
+	case "derive":
+		err = deriveMain(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}

@@ -1,11 +1,13 @@
 package archive
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/every-channel/ec-node/pkg/catalog"
@@ -27,6 +29,15 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 	if err != nil {
 		return ts.storeFailed(ctx, track, h.Group, err)
 	}
+	// Frames reach the sink through a buffer: one store write (and one hash
+	// update) per 32 KiB instead of one per QUIC read, and no copy buffer
+	// allocated per frame by io.Copy (bufio.Writer reads into its own).
+	bw := groupBuffers.Get().(*bufio.Writer)
+	bw.Reset(storeWriter{gw})
+	defer func() {
+		bw.Reset(nil)
+		groupBuffers.Put(bw)
+	}()
 	var first *bytes.Buffer // frame 0 of a catalog group
 	if catalogs != nil {
 		first = new(bytes.Buffer)
@@ -56,7 +67,7 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 		if f.Size > ts.w.cfg.MaxGroupBytes-h.Size || len(h.Frames) >= record.MaxFrames {
 			return lost(record.GapTooLarge, fmt.Errorf("group exceeds %d bytes or %d frames", ts.w.cfg.MaxGroupBytes, record.MaxFrames))
 		}
-		var dst io.Writer = storeWriter{gw}
+		var dst io.Writer = bw
 		if first != nil && len(h.Frames) == 0 && f.Size <= catalog.MaxSize {
 			dst = io.MultiWriter(dst, first)
 		}
@@ -86,6 +97,12 @@ func (ts *trackSet) group(ctx context.Context, track string, g moq.Group, catalo
 	}
 	ended := time.Now()
 	h.ReceivedUnixMs = ended.UnixMilli()
+	// The group's last bytes still in the buffer count towards
+	// receive-to-durable, like the commit.
+	if err := bw.Flush(); err != nil {
+		gw.Abort()
+		return ts.storeFailed(ctx, track, h.Group, err)
+	}
 	// A header over the record format's limits (many frames with long
 	// timestamps) could be neither written nor indexed.
 	if err := record.FormatLimits().Check(&h); err != nil {
@@ -154,6 +171,10 @@ func send(ctx context.Context, ch chan catalogUpdate, c *catalog.Catalog) {
 		}
 	}
 }
+
+// groupBuffers are the write buffers of the groups being received, reused
+// because a broadcast opens a group per track every GOP.
+var groupBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // storeWriter marks errors of the sink's writer so that they are not taken for
 // network errors of the frame being copied.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -125,12 +126,14 @@ func TestRunStoresAndResumesWithoutDuplicates(t *testing.T) {
 	}
 }
 
-// failingStore fails the first commit of an object holding poison.
+// failingStore fails the first commit of an object holding poison or, with
+// inWrite, the write that completes it.
 type failingStore struct {
 	*cas.Memory
-	poison []byte
-	mu     sync.Mutex
-	failed bool
+	poison  []byte
+	inWrite bool
+	mu      sync.Mutex
+	failed  bool
 }
 
 var errDiskFull = errors.New("disk full")
@@ -148,28 +151,44 @@ type failingWriter struct {
 
 func (w *failingWriter) Write(p []byte) (int, error) {
 	w.buf.Write(p)
+	if w.s.inWrite && w.poisoned() {
+		return 0, errDiskFull
+	}
 	return w.Writer.Write(p)
 }
 
 func (w *failingWriter) Commit() (cas.PutResult, error) {
-	w.s.mu.Lock()
-	fail := !w.s.failed && bytes.Equal(w.buf.Bytes(), w.s.poison)
-	w.s.failed = w.s.failed || fail
-	w.s.mu.Unlock()
-	if fail {
+	if !w.s.inWrite && w.poisoned() {
 		w.Writer.Abort()
 		return cas.PutResult{}, errDiskFull
 	}
 	return w.Writer.Commit()
 }
 
-// A group whose commit fails becomes a store-failed gap, the session ends, and
-// the worker resumes storing (through a fresh commit queue) once it reconnects.
+// poisoned reports whether the bytes so far are the store's poison, the first
+// time only.
+func (w *failingWriter) poisoned() bool {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	fail := !w.s.failed && bytes.Equal(w.buf.Bytes(), w.s.poison)
+	w.s.failed = w.s.failed || fail
+	return fail
+}
+
+// A group whose write or commit fails becomes a store-failed gap, the session
+// ends, and the worker resumes storing (through a fresh commit queue) once it
+// reconnects.
 func TestRunRecordsStoreFailureAndResumes(t *testing.T) {
+	for _, inWrite := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inWrite=%v", inWrite), func(t *testing.T) { testStoreFailure(t, inWrite) })
+	}
+}
+
+func testStoreFailure(t *testing.T, inWrite bool) {
 	root := t.TempDir()
 	manifests := root + "/manifests"
 	payload := func(seq uint64) [][]byte { return [][]byte{[]byte("moof"), {byte(seq)}} }
-	store := &failingStore{Memory: cas.NewMemory(), poison: []byte{'m', 'o', 'o', 'f', 2}}
+	store := &failingStore{Memory: cas.NewMemory(), poison: []byte{'m', 'o', 'o', 'f', 2}, inWrite: inWrite}
 
 	old := dialSession
 	relay := newFakeRelay("video0.m4s")

@@ -121,6 +121,7 @@ func archiveAutoFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "stale", Value: supervise.DefaultStaleAfter, Usage: "log a worker as stalled after this long without a group"},
 		&cli.DurationFlag{Name: "timeout", Value: discover.DefaultFetchTimeout, Usage: "give up on one directory fetch after this long"},
 		metricsListenFlag,
+		pprofListenFlag,
 	}
 }
 
@@ -138,6 +139,9 @@ func runArchiveAuto(c *cli.Context) error {
 	}
 	obs, err := archiveAutoMetrics(c, log, c.String("status-dir"))
 	if err != nil {
+		return err
+	}
+	if err := serveProfiles(c, log); err != nil {
 		return err
 	}
 	runner, err := archiveRunner(c, log, obs)

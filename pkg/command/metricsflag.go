@@ -14,6 +14,10 @@ import (
 // metricsListenFlag serves the archive metrics over HTTP (docs/metrics.md).
 var metricsListenFlag = &cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9464; empty: none)", EnvVars: []string{"EC_METRICS_LISTEN"}}
 
+// pprofListenFlag serves Go's runtime profiles, to find where the archiver's
+// CPU goes under load (BENCHMARKS.md); off by default.
+var pprofListenFlag = &cli.StringFlag{Name: "pprof-listen", Usage: "serve Go's pprof profiles on http://`ADDR`/debug/pprof/ (a loopback address, e.g. 127.0.0.1:6060; empty: none)", EnvVars: []string{"EC_PPROF_LISTEN"}}
+
 // metricsFileFlag is how a worker of archive-auto --mode systemd hands its
 // metrics to the supervisor's --metrics-listen.
 var metricsFileFlag = &cli.StringFlag{Name: "metrics-file", Usage: "write the Prometheus metrics to `FILE` with every status report (archive-auto --mode systemd sets it)"}
@@ -92,6 +96,27 @@ func serveMetrics(c *cli.Context, log *slog.Logger, g prometheus.Gatherer) error
 	go func() {
 		if err := metrics.Serve(c.Context, ln, g, log); err != nil {
 			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// serveProfiles serves the runtime profiles on --pprof-listen, when set, for
+// the command's lifetime. An address that cannot be bound or is not loopback is
+// a configuration error, reported before any work.
+func serveProfiles(c *cli.Context, log *slog.Logger) error {
+	addr := c.String(pprofListenFlag.Name)
+	if addr == "" {
+		return nil
+	}
+	ln, err := metrics.ListenProfiles(addr)
+	if err != nil {
+		return configErrorf("--%s: %w", pprofListenFlag.Name, err)
+	}
+	log.Info("serving profiles", "addr", ln.Addr().String())
+	go func() {
+		if err := metrics.ServeProfiles(c.Context, ln); err != nil {
+			log.Error("profile server stopped", "err", err)
 		}
 	}()
 	return nil

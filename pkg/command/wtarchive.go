@@ -43,6 +43,7 @@ EXIT STATUS
 			maxAttemptsFlag,
 			metricsListenFlag,
 			metricsFileFlag,
+			pprofListenFlag,
 		}, workerFlags(), tlsFlags()),
 		Action: runWTArchive,
 	}
@@ -95,6 +96,9 @@ func runWTArchive(c *cli.Context) error {
 	cfg.StatusFile, cfg.MaxAttempts = c.String("status-file"), c.Int("max-attempts")
 	cfg.OnStatus = systemdNotifier(log)
 	if err := wtArchiveMetrics(c, log, &cfg); err != nil {
+		return err
+	}
+	if err := serveProfiles(c, log); err != nil {
 		return err
 	}
 	err = archive.Run(c.Context, cfg)
