@@ -262,18 +262,11 @@ func (c *checker) checkFile(rel string) error {
 		}
 		line := dec.Line()
 		c.report.Lines++
-		switch {
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			c.problem(ProblemTornTail, rel, line, "last line has no newline")
-			return nil
-		case errors.Is(err, record.ErrLineTooLong):
-			c.problem(ProblemInvalidLine, rel, line, "%v; rest of file not checked", err)
-			return nil
-		case errors.Is(err, record.ErrMalformed):
-			c.problem(ProblemInvalidLine, rel, line, "%v", errors.Unwrap(err))
+		if err != nil {
+			if stop, err := c.lineError(rel, line, err); stop {
+				return err
+			}
 			continue
-		case err != nil:
-			return err
 		}
 		if k := (fileKey{e.Broadcast, e.Track}); k != namesChecked {
 			if want, _ := FilePath("", e.Broadcast, e.Track); want != rel {
@@ -324,22 +317,32 @@ func (c *checker) checkSessionLog() error {
 		if err == io.EOF {
 			return nil
 		}
-		line := dec.Line()
-		switch {
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			c.problem(ProblemTornTail, rel, line, "last line has no newline")
-			return nil
-		case errors.Is(err, record.ErrLineTooLong):
-			c.problem(ProblemInvalidLine, rel, line, "%v; rest of file not checked", err)
-			return nil
-		case errors.Is(err, record.ErrMalformed):
-			c.problem(ProblemInvalidLine, rel, line, "%v", errors.Unwrap(err))
-		case err != nil:
-			return err
-		default:
-			c.report.Sessions++
+		if err != nil {
+			if stop, err := c.lineError(rel, dec.Line(), err); stop {
+				return err
+			}
+			continue
 		}
+		c.report.Sessions++
 	}
+}
+
+// lineError reports a line that did not decode. stop ends the file's check: a
+// torn tail, a line too long to find the next one after, or an I/O error
+// (returned as err).
+func (c *checker) lineError(rel string, line int, err error) (stop bool, _ error) {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.problem(ProblemTornTail, rel, line, "last line has no newline")
+		return true, nil
+	case errors.Is(err, record.ErrLineTooLong):
+		c.problem(ProblemInvalidLine, rel, line, "%v; rest of file not checked", err)
+		return true, nil
+	case errors.Is(err, record.ErrMalformed):
+		c.problem(ProblemInvalidLine, rel, line, "%v", errors.Unwrap(err))
+		return false, nil
+	}
+	return true, err
 }
 
 func (c *checker) checkObject(j objectJob) {
