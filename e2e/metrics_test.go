@@ -34,8 +34,10 @@ func TestMetricsRealRelay(t *testing.T) {
 
 	addr := freeTCPAddr(t)
 	out := filepath.Join(dir, "archive")
+	// A back-fill age of 2 s, shorter than the relay's 3 s outage and the
+	// publisher's reconnect, leaves gaps (reason expired) for the gap counter.
 	archiver := exec.Command(ecNode, "wt-archive", "--url", relay.URL("anon"), "--name", broadcast,
-		"--tls-fingerprint", relay.Fingerprint(), "--max-backoff", "1s", "--announce-wait", "5s",
+		"--tls-fingerprint", relay.Fingerprint(), "--max-backoff", "1s", "--announce-wait", "5s", "--backfill-max-age", "2s",
 		"--output-dir", out+"/cas", "--manifest-dir", out+"/manifests", "--metrics-listen", addr)
 	archiver.Stderr = logFile(t, dir, "wt-archive.log")
 	if err := archiver.Start(); err != nil {
@@ -68,7 +70,7 @@ func TestMetricsRealRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = waitMetrics(t, addr, "the restart counted and archiving resumed", func(m scrape) bool {
-		return m.sum("ec_reconnects_total", b) >= 1 && videoGroups(m) >= before+3 && m.sum("ec_gaps_total", b, `reason="disconnected"`) >= 1
+		return m.sum("ec_reconnects_total", b) >= 1 && videoGroups(m) >= before+3 && m.sum("ec_gaps_total", b, `reason="expired"`) >= 1
 	}, "ec_reconnects_total", "ec_archived_groups_total", "ec_gaps_total")
 	t.Logf("after the relay restart: %s", m.show("ec_reconnects_total", "ec_gaps_total"))
 
