@@ -97,17 +97,21 @@ func (ts *trackSet) subscribe(ctx context.Context, track string, gaps *gapTracke
 	return sub, 0, false, err
 }
 
-// dropOwed forgets the groups of track lost in flight that a subscription from
-// the relay's cache serves again (from start on); the older ones are gaps.
-func (ts *trackSet) dropOwed(track string, start uint64) []seqRange {
+// awaitOwed hands the groups of track lost in flight to a subscription from
+// the relay's cache that starts at start: the groups from start on are served
+// again, and gaps awaits them like late groups (recording those that do not
+// come); the older ones are gaps at once.
+func (ts *trackSet) awaitOwed(track string, start uint64, gaps *gapTracker) []seqRange {
 	ts.w.mu.Lock()
+	defer ts.w.mu.Unlock()
 	seqs := ts.w.owed[track]
 	delete(ts.w.owed, track)
-	ts.w.mu.Unlock()
 	var lost []seqRange
 	for _, seq := range seqs {
 		if seq < start {
 			lost = append(lost, seqRange{seq, seq, record.GapExpired})
+		} else {
+			gaps.await(seq)
 		}
 	}
 	return lost

@@ -239,6 +239,26 @@ func testBackfill(t *testing.T, recent bool) {
 			t.Errorf("ranges asked = %+v, want %+v", relay.ranges, want)
 		}
 	})
+	if recent {
+		t.Run("a group lost in flight that the cache does not serve again is a gap", func(t *testing.T) {
+			relay := newCachingRelay(v)
+			relay.live(v, 10)
+			relay.tracks[v] <- fakeGroup{seq: 11, frames: [][]byte{{11}}, broken: true}
+			relay.live(v, 12, 13)
+			dropped := false
+			got := runCaching(t, relay, nil, 8, func(hs []record.Header) {
+				if len(hs) == 3 && !dropped {
+					dropped = true
+					relay.setCache(v, 10, 12, 13, 14) // starts below 11, yet without it
+					relay.drop()
+					relay.live(v, 15)
+				}
+			})
+			if !slices.Contains(got, v+":gap:11-11:disconnected") {
+				t.Errorf("records = %q, want group 11 in a gap record", got)
+			}
+		})
+	}
 	t.Run("groups in flight at a crash are taken from the cache", func(t *testing.T) {
 		relay := newCachingRelay(v)
 		relay.setCache(v, 10, 11, 12, 13, 14)

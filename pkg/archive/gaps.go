@@ -56,6 +56,10 @@ func (t *gapTracker) resume(p manifest.ResumePoint) {
 	}
 }
 
+// await adds seq to the groups awaited: one lost in flight that a subscription
+// from the relay's cache serves again.
+func (t *gapTracker) await(seq uint64) { t.missing[seq] = struct{}{} }
+
 // takeMissing returns the groups still awaited, as ranges with reason: at the
 // start of a subscription these are the ones resume found in flight.
 func (t *gapTracker) takeMissing(reason string) []seqRange {
@@ -125,6 +129,7 @@ func (t *gapTracker) opened(seq uint64) []seqRange {
 		t.high = max(t.high, seq)
 		return t.takeMissing(record.GapDisconnected)
 	case seq > t.high:
+		delete(t.missing, seq) // awaited
 		var gaps []seqRange
 		if seq-t.high-1 > maxMissing {
 			gaps = append(gaps, seqRange{t.high + 1, seq - 1, record.GapSkipped})

@@ -239,7 +239,7 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	}
 	ts.w.mu.Unlock()
 	if recent {
-		expired = append(expired, ts.dropOwed(name, start)...)
+		expired = append(expired, ts.awaitOwed(name, start, gaps)...)
 	}
 	if err := ts.recordGaps(ctx, name, expired); err != nil {
 		return err
