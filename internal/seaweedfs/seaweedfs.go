@@ -185,6 +185,14 @@ func (s *Server) Stop() { s.halt(2 * time.Second) }
 // Kill ends the server at once, as a crash would.
 func (s *Server) Kill() { s.halt(0) }
 
+// Pause stops the server's process (SIGSTOP): its sockets still accept
+// connections and take requests, and nothing answers them, as with a hung
+// server. Resume continues it.
+func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
 func (s *Server) halt(grace time.Duration) {
 	select {
 	case <-s.done:

@@ -36,8 +36,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -52,6 +54,9 @@ const (
 	DefaultSpoolMemory = 256 << 10
 	DefaultMaxAttempts = 5
 	DefaultRegion      = "us-east-1"
+	// DefaultRequestTimeout bounds one HTTP attempt: a part of DefaultPartSize
+	// at about 2 Mbit/s.
+	DefaultRequestTimeout = time.Minute
 )
 
 // S3 limits multipart uploads to 10,000 parts of at least 5 MiB (except the last).
@@ -85,9 +90,15 @@ type Config struct {
 	SpoolDir    string
 	// MaxAttempts bounds the tries of one request (default DefaultMaxAttempts).
 	MaxAttempts int
+	// RequestTimeout bounds one attempt of a request, response body included
+	// (default DefaultRequestTimeout). Without it a server that accepts a
+	// request and never answers would hold the commit forever, and with it,
+	// since a broadcast's entries are delivered in order, the whole broadcast.
+	RequestTimeout time.Duration
 }
 
-// ParseURL parses s3://bucket/prefix?endpoint=URL&region=R&anonymous=1&conditional=0
+// ParseURL parses
+// s3://bucket/prefix?endpoint=URL&region=R&anonymous=1&conditional=0&request-timeout=1m
 // into a Config. The prefix, if any, gets a trailing "/".
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
@@ -112,6 +123,12 @@ func ParseURL(raw string) (Config, error) {
 			c.Endpoint = v
 		case "region":
 			c.Region = v
+		case "request-timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return Config{}, fmt.Errorf("s3 store url: request-timeout=%q: want a positive duration (30s, 2m)", v)
+			}
+			c.RequestTimeout = d
 		case "anonymous", "conditional":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -123,7 +140,7 @@ func ParseURL(raw string) (Config, error) {
 				c.Unconditional = !b
 			}
 		default:
-			return Config{}, fmt.Errorf("s3 store url: unknown parameter %q (known: endpoint, region, anonymous, conditional)", k)
+			return Config{}, fmt.Errorf("s3 store url: unknown parameter %q (known: endpoint, region, anonymous, conditional, request-timeout)", k)
 		}
 	}
 	return c, nil
@@ -157,7 +174,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRetryMaxAttempts(cfg.MaxAttempts)}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryMaxAttempts(cfg.MaxAttempts),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(cfg.RequestTimeout)),
+	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -33,6 +34,8 @@ func TestParseURL(t *testing.T) {
 			Config{Bucket: "archive", Prefix: "site-a/cas/", Endpoint: "http://127.0.0.1:8333", Region: "eu-1"}, ""},
 		{"s3://b?conditional=false&anonymous=true", Config{Bucket: "b", Unconditional: true, Anonymous: true}, ""},
 		{"s3://b?conditional=maybe", Config{}, "want true or false"},
+		{"s3://b?request-timeout=90s", Config{Bucket: "b", RequestTimeout: 90 * time.Second}, ""},
+		{"s3://b?request-timeout=0s", Config{}, "want a positive duration"},
 		{"s3://b?endpoint=127.0.0.1:8333", Config{}, "want http(s)://HOST"},
 		{"s3://b?secret=x", Config{}, "unknown parameter"},
 		{"s3:///prefix", Config{}, "want s3://BUCKET"},
@@ -146,6 +149,43 @@ func TestConformanceSeaweedFS(t *testing.T) {
 func TestSeaweedFS(t *testing.T) {
 	srv := testServer(t)
 	ctx := context.Background()
+
+	t.Run("AHungServerFailsTheCommit", func(t *testing.T) {
+		s := openTest(t, srv, Config{Prefix: freshPrefix(), RequestTimeout: 500 * time.Millisecond, MaxAttempts: 2})
+		if err := srv.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		resumed := false
+		resume := func() {
+			if !resumed {
+				resumed = true
+				if err := srv.Resume(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		defer resume()
+		// The guard only keeps a broken timeout from hanging the test.
+		guard, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		_, err := cas.Put(guard, s, strings.NewReader("sent to a hung server"))
+		if err == nil || guard.Err() != nil {
+			t.Fatalf("put to a paused server: %v (guard: %v); want the request timeout to fail it", err, guard.Err())
+		}
+		t.Logf("put to a paused server: %v", err)
+		resume()
+		// The same store works again once the server has caught up with what
+		// queued while it was stopped.
+		for {
+			_, err := cas.Put(guard, s, strings.NewReader("after the server resumed"))
+			if err == nil {
+				break
+			}
+			if guard.Err() != nil {
+				t.Fatalf("put after the server resumed: %v", err)
+			}
+		}
+	})
 
 	t.Run("UnconditionalFallbackDedups", func(t *testing.T) {
 		s := openTest(t, srv, Config{Prefix: freshPrefix(), Unconditional: true})
