@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestArchiveServeRealPeers(t *testing.T) {
 		t.Skip("chromium not installed")
 	}
 	ecNode := buildBinary(t, "ec-node")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	const name = "serve/test.hang"
@@ -226,12 +227,38 @@ func TestArchiveServeRealPeers(t *testing.T) {
 		chromedp.Flag("mute-audio", true),
 		chromedp.WindowSize(1000, 900),
 	)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer bcancel()
+	var bctx context.Context
+	closeBrowser := func() {}
+	newBrowser := func() {
+		closeBrowser()
+		actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+		b, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+		bctx, closeBrowser = b, func() { bcancel(); acancel() }
+		// The first Run starts the browser, bound to the context it is given:
+		// this one, not play's shorter one for loading a page.
+		if _, err := chromedp.Run(bctx, chromedp.Navigate("about:blank")); err != nil {
+			t.Fatalf("chromium: start: %v", err)
+		}
+	}
+	defer func() { closeBrowser() }()
+	// Headless Chromium here now and then neither finishes loading a page nor
+	// starts its video (seen in about one run in three, on both pages, with the
+	// same archive playing when opened again): a page that does not play is
+	// opened once more in a new browser, and the first attempt is logged.
+	playPage := func(page string, until float64) ([]float64, string) {
+		times, state, err := play(bctx, page, until)
+		if err != nil {
+			t.Logf("chromium, first attempt: %v; once more in a new browser", err)
+			newBrowser()
+			if times, state, err = play(bctx, page, until); err != nil {
+				t.Fatalf("chromium, second attempt: %v", err)
+			}
+		}
+		return times, state
+	}
+	newBrowser()
 	// beforeGap groups of 1 s precede the discontinuity.
-	times, state := play(t, bctx, base+"/?b="+url.QueryEscape(name), float64(beforeGap)+4)
+	times, state := playPage(base+"/?b="+url.QueryEscape(name), float64(beforeGap)+4)
 	t.Logf("chromium played %.2f s of the archive, across the gap after %d s (%s); currentTime samples %v", times[len(times)-1], beforeGap, state, times)
 
 	shot, err := chromedp.Run(bctx, chromedp.Screenshot(chromedp.ID("video")))
@@ -262,7 +289,7 @@ func TestArchiveServeRealPeers(t *testing.T) {
 	}
 
 	// 3. Across the publisher restart: 3 groups before it, then 4 s past it.
-	times, state = play(t, bctx, base+"/?b="+url.QueryEscape(name)+"&from="+strconv.FormatInt(beforeRestart, 10), 7)
+	times, state = playPage(base+"/?b="+url.QueryEscape(name)+"&from="+strconv.FormatInt(beforeRestart, 10), 7)
 	width, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.getElementById("video").videoWidth`))
 	if err != nil || width != 160 {
 		t.Errorf("after the publisher restart the video is %d pixels wide (%v), want 160 (%s)", width, err, state)
@@ -287,17 +314,37 @@ func TestArchiveServeRealPeers(t *testing.T) {
 }
 
 // play opens page in the browser and samples video.currentTime until it
-// reaches until, failing after 90 s; it returns the samples and the video's state.
-func play(t *testing.T, bctx context.Context, page string, until float64) (times []float64, state string) {
-	t.Helper()
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(page)); err != nil {
-		t.Fatalf("chromium: open %s: %v", page, err)
+// reaches until; after 60 s to load the page or 90 s to play, it fails with
+// the video's state and what the page wrote to its console. It returns the
+// samples and the video's state.
+func play(bctx context.Context, page string, until float64) (times []float64, state string, err error) {
+	var (
+		mu      sync.Mutex
+		console []string
+	)
+	lctx, stopListening := context.WithCancel(bctx)
+	defer stopListening()
+	go func() {
+		for m, err := range chromedp.Console(lctx) {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			console = append(console, m.String())
+			mu.Unlock()
+		}
+	}()
+	load, cancel := context.WithTimeout(bctx, time.Minute)
+	_, err = chromedp.Run(load, chromedp.Navigate(page))
+	cancel()
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s: %w", page, err)
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		now, err := chromedp.Run(bctx, chromedp.Evaluate[float64](`document.getElementById("video").currentTime`))
 		if err != nil {
-			t.Fatalf("chromium: %v", err)
+			return nil, "", fmt.Errorf("%s: %w", page, err)
 		}
 		times = append(times, now)
 		if now >= until || time.Now().After(deadline) {
@@ -309,9 +356,11 @@ func play(t *testing.T, bctx context.Context, page string, until float64) (times
 		return "readyState " + v.readyState + ", paused " + v.paused + ", error " + (v.error && v.error.message) +
 			", buffered " + (v.buffered.length ? v.buffered.start(0) + "-" + v.buffered.end(v.buffered.length-1) : "none"); })()`))
 	if got := times[len(times)-1]; got < until {
-		t.Fatalf("%s: video.currentTime reached %.2f s in 90 s, want %.2f s (%s); samples %v", page, got, until, state, times)
+		mu.Lock()
+		defer mu.Unlock()
+		return nil, "", fmt.Errorf("%s: video.currentTime reached %.2f s in 90 s, want %.2f s (%s); samples %v; console:\n%s", page, got, until, state, times, strings.Join(console, "\n"))
 	}
-	return times, state
+	return times, state, nil
 }
 
 // checkDurations compares each EXTINF of a media playlist with the duration
