@@ -110,6 +110,9 @@ func (q *Queue) Add(h record.Header, w cas.Writer) (*Pending, error) {
 		return nil, err
 	}
 	p := &Pending{entry: manifest.Entry{Header: h}, prev: q.tail, committed: make(chan struct{}), delivered: make(chan struct{})}
+	if w == nil {
+		close(p.committed) // a gap has nothing to commit: its predecessor sees it ready at once
+	}
 	if q.tail != nil {
 		q.tail.next = p
 	}
@@ -124,8 +127,8 @@ func (q *Queue) run(p *Pending, w cas.Writer) {
 	defer func() { <-q.slots }()
 	if w != nil {
 		p.err = q.commit(p, w)
+		close(p.committed)
 	}
-	close(p.committed)
 	if p.prev != nil {
 		<-p.prev.delivered
 		p.prev = nil
