@@ -184,13 +184,13 @@ func (ts *trackSet) takeRange(ctx context.Context, bf moq.Backfiller, track stri
 			g.Close() // not asked for, or already taken: the live subscription has it
 			continue
 		}
-		got[seq] = true
 		select {
 		case inFlight <- struct{}{}:
 		case <-ctx.Done():
-			g.Close()
+			g.Close() // not taken: a gap with the range's others
 			return got, ctx.Err()
 		}
+		got[seq] = true
 		wg.Add(1)
 		go func() {
 			defer func() { <-inFlight; wg.Done() }()

@@ -244,7 +244,13 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 	if err := ts.recordGaps(ctx, name, expired); err != nil {
 		return err
 	}
-	var endErr error
+	var (
+		endErr error
+		// held has opened in the tracker and is not yet with a receiver: if the
+		// loop ends now, it is lost in flight, or it would be neither archived
+		// nor in a gap record.
+		held moq.Group
+	)
 	first := !recent // the first group shows what a live-edge subscription missed
 	for ; ; first = false {
 		g, err := sub.NextGroup(ctx)
@@ -253,6 +259,7 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 			break
 		}
 		ts.lastGroup.Store(time.Now().UnixNano())
+		held = g
 		ts.w.mu.Lock()
 		missed := gaps.opened(g.Sequence())
 		if recent && time.Since(subscribed) > catchUpHold {
@@ -263,7 +270,6 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 		if first {
 			owed, err := ts.takeOwed(ctx, name, g.Sequence())
 			if err != nil {
-				g.Close()
 				endErr = err
 				break
 			}
@@ -282,14 +288,12 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 			return true
 		})
 		if err := ts.recordGaps(ctx, name, missed); err != nil {
-			g.Close()
 			endErr = err
 			break
 		}
 		select {
 		case inFlight <- struct{}{}:
 		case <-ctx.Done():
-			g.Close()
 			endErr = ctx.Err()
 		}
 		if endErr != nil {
@@ -303,6 +307,7 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 				fail(err)
 			}
 		}()
+		held = nil
 		if recent {
 			// A catch-up appends its groups in sequence order; a cached group
 			// that does not complete (its publisher stopped mid-group) must not
@@ -312,6 +317,12 @@ func (ts *trackSet) track(ctx context.Context, name string, catalogs chan catalo
 			case <-time.After(reorderWait):
 			case <-ctx.Done():
 			}
+		}
+	}
+	if held != nil {
+		held.Close()
+		if err := ts.lostInFlight(ctx, name, held.Sequence()); err != nil {
+			fail(err)
 		}
 	}
 	wg.Wait()

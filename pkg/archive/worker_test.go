@@ -255,3 +255,76 @@ func TestFollowRefusesBadRelayURL(t *testing.T) {
 		}
 	}
 }
+
+// stalledSink holds every commit until release is closed, as a store that
+// stops answering does; commits counts the commits waiting.
+type stalledSink struct {
+	*RecordSink
+	release chan struct{}
+	commits chan struct{}
+}
+
+func (s *stalledSink) BeginGroup(ctx context.Context, h record.Header) (GroupWriter, error) {
+	gw, err := s.RecordSink.BeginGroup(ctx, h)
+	return stalledGroup{gw, s}, err
+}
+
+type stalledGroup struct {
+	GroupWriter
+	s *stalledSink
+}
+
+func (g stalledGroup) Commit(h record.Header) (Stored, error) {
+	g.s.commits <- struct{}{}
+	<-g.s.release
+	return g.GroupWriter.Commit(h)
+}
+
+// TestFollowAccountsForGroupsHeldAtShutdown stops a worker whose store has
+// stopped answering, with groupsInFlight groups committing and the next one
+// opened and waiting for a slot: that one, too, must end up a gap, not
+// vanish (seen with the real relay and a restarting S3 server).
+func TestFollowAccountsForGroupsHeldAtShutdown(t *testing.T) {
+	relay := newFakeRelay("video0.m4s")
+	v := relay.tracks["video0.m4s"]
+	const groups = groupsInFlight + 3
+	for seq := uint64(0); seq < groups; seq++ {
+		v <- fakeGroup{seq: seq, frames: [][]byte{{byte(seq)}}}
+	}
+	old := dialSession
+	dialSession = relay.dial
+	t.Cleanup(func() { dialSession = old })
+	var out syncBuffer
+	sink := &stalledSink{RecordSink: NewRecordSink(&out), release: make(chan struct{}), commits: make(chan struct{}, groups)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg := Config{RelayURL: "https://relay.test/anon", Broadcast: "bbb", Tracks: []string{"video0.m4s"}}
+	go func() { done <- Follow(ctx, cfg, sink) }()
+	for range groupsInFlight {
+		<-sink.commits
+	}
+	// The worker takes one more group and waits for a slot to receive it.
+	for len(v) > groups-groupsInFlight-1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	// Commits wait on: the worker sees the cancellation with no slot free
+	// (on a machine too slow to, it takes a slot after the release and
+	// archives the group: accounted for as well).
+	time.Sleep(20 * time.Millisecond)
+	close(sink.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	got := summary(out.records(t))
+	var want []string
+	for seq := range uint64(groupsInFlight) {
+		want = append(want, "video0.m4s:"+itoa(seq))
+	}
+	held := itoa(groupsInFlight)
+	lost := append(slices.Clone(want), "video0.m4s:gap:"+held+"-"+held+":disconnected")
+	archived := append(want, "video0.m4s:"+held)
+	if !reflect.DeepEqual(got, lost) && !reflect.DeepEqual(got, archived) {
+		t.Errorf("records = %q\nwant      %q", got, lost)
+	}
+}
