@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/every-channel/ec-node/internal/freeport"
 )
 
 // AiomoqtVenv returns the virtualenv that scripts/install-aiomoqt.sh builds:
@@ -109,7 +111,7 @@ func StartAiomoqt(ctx context.Context, logf Logf, opts AiomoqtOptions) (*Aiomoqt
 		if a.fingerprint, err = certFingerprint(certFile); err != nil {
 			return nil, err
 		}
-		if a.port, err = freePort(); err != nil {
+		if a.port, err = freeport.Pick("udp", "tcp"); err != nil {
 			return nil, err
 		}
 		args = append(args, "--listen", strconv.Itoa(a.port), "--cert", certFile, "--key", keyFile)

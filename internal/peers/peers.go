@@ -6,9 +6,7 @@ package peers
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,26 +57,6 @@ func BinDir() (string, error) {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// freePort finds a port number free for both UDP (QUIC) and TCP (the relay's
-// HTTP listener) on 127.0.0.1, so one number serves both as in moq-relay's demo.
-func freePort() (int, error) {
-	for range 20 {
-		udp, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := udp.LocalAddr().(*net.UDPAddr).Port
-		tcp, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		udp.Close()
-		if err != nil {
-			continue
-		}
-		tcp.Close()
-		return port, nil
-	}
-	return 0, errors.New("peers: no port free for both UDP and TCP")
 }
 
 // process is a started peer whose stderr (and stdout, unless already wired) go

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/every-channel/ec-node/internal/freeport"
 	"github.com/every-channel/ec-node/pkg/moq"
 )
 
@@ -40,7 +41,7 @@ type Relay struct {
 // StartRelay starts moq-relay on a free port (QUIC on UDP, HTTP on TCP, same
 // number) and waits until /certificate.sha256 answers.
 func StartRelay(ctx context.Context, logf Logf, opts RelayOptions) (*Relay, error) {
-	port, err := freePort()
+	port, err := freeport.Pick("udp", "tcp")
 	if err != nil {
 		return nil, err
 	}

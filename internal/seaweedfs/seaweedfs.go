@@ -6,9 +6,7 @@ package seaweedfs
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/every-channel/ec-node/internal/freeport"
 )
 
 var (
@@ -70,7 +70,7 @@ type Server struct {
 func Start(ctx context.Context, dir string, buckets ...string) (*Server, error) {
 	s := &Server{dir: dir, log: filepath.Join(dir, "weed.log")}
 	for i := range s.ports {
-		p, err := freePort()
+		p, err := freeport.Pick("tcp")
 		if err != nil {
 			return nil, err
 		}
@@ -216,14 +216,4 @@ func (s *Server) halt(grace time.Duration) {
 func (s *Server) logTail() string {
 	data, _ := os.ReadFile(s.log)
 	return string(data[max(0, len(data)-2000):])
-}
-
-// freePort finds a TCP port free on 127.0.0.1.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, errors.New("seaweedfs: no free port: " + err.Error())
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
