@@ -374,3 +374,33 @@ func TestMissingRanges(t *testing.T) {
 		t.Errorf("missingRanges = %v, want %v", got, want)
 	}
 }
+
+// TestBackfillAccountsForGroupsHeldAtShutdown stops a worker while a
+// back-fill's commits wait on a store that stopped answering and the range's
+// next group waits for a slot: the groups of the range not received are gaps.
+func TestBackfillAccountsForGroupsHeldAtShutdown(t *testing.T) {
+	const v = "video0.m4s"
+	relay := newCachingRelay(v)
+	var cached []uint64
+	for seq := uint64(10); seq < 12+groupsInFlight; seq++ {
+		cached = append(cached, seq)
+	}
+	relay.setCache(v, cached...)
+	relay.live(v, 30)
+	// The live group 30 and groupsInFlight of the range wait, then the range's
+	// next one is taken; nothing shows that, so give it a moment.
+	start := time.Now()
+	got := stopWhileStalled(t, relay.dial, Config{Tracks: []string{v}}, lastGroup(9), 1+groupsInFlight,
+		func() bool { return time.Since(start) > 20*time.Millisecond })
+	// The range asked for is 10..29, the cache holds 10..11+groupsInFlight.
+	held, next := itoa(10+groupsInFlight), itoa(11+groupsInFlight)
+	var want []string
+	for seq := uint64(10); seq < 10+groupsInFlight; seq++ {
+		want = append(want, v+":"+itoa(seq))
+	}
+	lost := append(slices.Clone(want), v+":gap:"+held+"-29:disconnected", v+":30")
+	archived := append(want, v+":"+held, v+":gap:"+next+"-29:disconnected", v+":30")
+	if !reflect.DeepEqual(got, lost) && !reflect.DeepEqual(got, archived) {
+		t.Errorf("records = %q\nwant      %q", got, lost)
+	}
+}

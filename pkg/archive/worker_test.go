@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/every-channel/ec-node/pkg/manifest"
+	"github.com/every-channel/ec-node/pkg/moq"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -257,7 +259,7 @@ func TestFollowRefusesBadRelayURL(t *testing.T) {
 }
 
 // stalledSink holds every commit until release is closed, as a store that
-// stops answering does; commits counts the commits waiting.
+// stops answering does; commits receives one value per commit waiting.
 type stalledSink struct {
 	*RecordSink
 	release chan struct{}
@@ -280,6 +282,40 @@ func (g stalledGroup) Commit(h record.Header) (Stored, error) {
 	return g.GroupWriter.Commit(h)
 }
 
+// stopWhileStalled runs Follow against dial into a stalledSink, waits for
+// commits commits to wait and for taken to report that the worker took the
+// next group, stops the worker while the commits still wait, then lets them
+// finish. It returns the records, summarised.
+func stopWhileStalled(t *testing.T, dial func(context.Context, string, moq.DialOptions) (moq.Session, error), cfg Config, resume func(string, string) (manifest.ResumePoint, bool, error), commits int, taken func() bool) []string {
+	t.Helper()
+	old := dialSession
+	dialSession = dial
+	t.Cleanup(func() { dialSession = old })
+	var out syncBuffer
+	sink := &stalledSink{RecordSink: NewRecordSink(&out), release: make(chan struct{}), commits: make(chan struct{}, 64)}
+	sink.Resume = resume
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg.RelayURL, cfg.Broadcast = "https://relay.test/anon", "bbb"
+	go func() { done <- Follow(ctx, cfg, sink) }()
+	for range commits {
+		<-sink.commits
+	}
+	for !taken() {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	// The worker sees the cancellation with no slot free. (On a machine too
+	// slow to, it takes a slot after the release and receives the group:
+	// accounted for as well, and the callers accept it.)
+	time.Sleep(20 * time.Millisecond)
+	close(sink.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	return summary(out.records(t))
+}
+
 // TestFollowAccountsForGroupsHeldAtShutdown stops a worker whose store has
 // stopped answering, with groupsInFlight groups committing and the next one
 // opened and waiting for a slot: that one, too, must end up a gap, not
@@ -291,32 +327,8 @@ func TestFollowAccountsForGroupsHeldAtShutdown(t *testing.T) {
 	for seq := uint64(0); seq < groups; seq++ {
 		v <- fakeGroup{seq: seq, frames: [][]byte{{byte(seq)}}}
 	}
-	old := dialSession
-	dialSession = relay.dial
-	t.Cleanup(func() { dialSession = old })
-	var out syncBuffer
-	sink := &stalledSink{RecordSink: NewRecordSink(&out), release: make(chan struct{}), commits: make(chan struct{}, groups)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	cfg := Config{RelayURL: "https://relay.test/anon", Broadcast: "bbb", Tracks: []string{"video0.m4s"}}
-	go func() { done <- Follow(ctx, cfg, sink) }()
-	for range groupsInFlight {
-		<-sink.commits
-	}
-	// The worker takes one more group and waits for a slot to receive it.
-	for len(v) > groups-groupsInFlight-1 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	// Commits wait on: the worker sees the cancellation with no slot free
-	// (on a machine too slow to, it takes a slot after the release and
-	// archives the group: accounted for as well).
-	time.Sleep(20 * time.Millisecond)
-	close(sink.release)
-	if err := <-done; err != nil {
-		t.Fatalf("Follow: %v", err)
-	}
-	got := summary(out.records(t))
+	got := stopWhileStalled(t, relay.dial, Config{Tracks: []string{"video0.m4s"}}, nil, groupsInFlight,
+		func() bool { return len(v) == groups-groupsInFlight-1 })
 	var want []string
 	for seq := range uint64(groupsInFlight) {
 		want = append(want, "video0.m4s:"+itoa(seq))
