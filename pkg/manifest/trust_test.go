@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/cas"
 )
@@ -18,21 +18,6 @@ import (
 // precious is a file outside the manifest directory whose content looks like a
 // torn manifest tail: the repair would cut it if it ever got to it.
 const precious = `{"v":1,"kind":"group","broadcast":"someone else's data`
-
-// withTimeout runs fn and fails the test if it has not returned after a long
-// while (a FIFO opened without O_NONBLOCK blocks forever).
-func withTimeout(t *testing.T, fn func()) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		t.Fatal("blocked")
-	}
-}
 
 func TestAppendRefusesLinksAndSpecialFiles(t *testing.T) {
 	rel, _ := FilePath("", testBroadcast, testTrack)
@@ -79,7 +64,7 @@ func TestAppendRefusesLinksAndSpecialFiles(t *testing.T) {
 					t.Errorf("%s: %v, want %v naming %s", what, err, tt.want, tt.badPath)
 				}
 			}
-			withTimeout(t, func() {
+			manifesttest.Finish(t, func() {
 				_, _, err := OpenAppender(dir, testBroadcast, testTrack, nil)
 				check("OpenAppender", err)
 				d, err := OpenDir(dir, 0, nil)
@@ -161,7 +146,7 @@ func TestCheckReportsLinksAndSpecialFiles(t *testing.T) {
 			dir := t.TempDir()
 			file := tt.plant(t, dir)
 			var rep CheckReport
-			withTimeout(t, func() { rep, err = Check(context.Background(), dir, store, CheckOptions{}) })
+			manifesttest.Finish(t, func() { rep, err = Check(context.Background(), dir, store, CheckOptions{}) })
 			if err != nil {
 				t.Fatal(err)
 			}
