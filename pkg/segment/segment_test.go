@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
@@ -243,5 +245,32 @@ func TestOriginsKeepTheirOwnChains(t *testing.T) {
 		if n, err := Fetch(context.Background(), b, origin, "b", "t", &out); err != nil || n != 1 || !bytes.Equal(out.Bytes(), f.file("b", "t")) {
 			t.Errorf("%s: Fetch = %d segments, %v; want its own file", origin, n, err)
 		}
+	}
+}
+
+// TestShipRefusesLinksAndSpecialFiles: a link or FIFO where a manifest file
+// or broadcast directory may be is not shipped, followed or opened; Ship
+// reports it, naming it, and ships the other files (one file's failure does
+// not stop the others).
+func TestShipRefusesLinksAndSpecialFiles(t *testing.T) {
+	for _, hz := range manifesttest.Hazards {
+		t.Run(hz.Name, func(t *testing.T) {
+			f := newFixture(t)
+			f.appendGaps("live/alice", "video0.m4s", 2)
+			f.appendGaps("bob", "audio0.m4s", 2)
+			rel, _ := manifest.FilePath("", "live/alice", "video0.m4s")
+			bad := hz.Plant(t, f.dir, rel)
+			b := newMemBucket()
+			s := &Shipper{Bucket: b, ManifestDir: f.dir, Origin: "host-a"}
+			manifesttest.Finish(t, func() {
+				n, err := s.Ship(context.Background())
+				if n != 1 || !errors.Is(err, hz.Want) || !strings.Contains(err.Error(), bad) {
+					t.Errorf("Ship = %d, %v; want 1 segment and %v naming %s", n, err, hz.Want, bad)
+				}
+			})
+			if tracks, err := Tracks(context.Background(), b, "host-a"); err != nil || !slices.Equal(tracks, [][2]string{{"bob", "audio0.m4s"}}) {
+				t.Errorf("shipped %q, %v; want only bob/audio0.m4s", tracks, err)
+			}
+		})
 	}
 }
