@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/pkg/catalog"
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -286,6 +288,30 @@ func TestExportRefuses(t *testing.T) {
 			if len(out.names) != 0 {
 				t.Errorf("files %q written", out.names)
 			}
+		})
+	}
+}
+
+// TestExportRefusesLinksAndSpecialFiles: a link or FIFO where a manifest of
+// the broadcast belongs fails the export, naming it; the link is not
+// followed, the FIFO does not block.
+func TestExportRefusesLinksAndSpecialFiles(t *testing.T) {
+	video, audio := encode(t, "video", "320x240", 2), encode(t, "audio", "", 2)
+	for _, hz := range manifesttest.Hazards {
+		t.Run(hz.Name, func(t *testing.T) {
+			f := newFixture(t)
+			f.session(t0, 0, video, audio, nil)
+			rel, _ := manifest.FilePath("", broadcast, videoTrack)
+			bad := hz.Plant(t, f.manifests, rel)
+			manifesttest.Finish(t, func() {
+				out, _, err := run(t, f.options())
+				if !errors.Is(err, hz.Want) || !strings.Contains(err.Error(), bad) {
+					t.Errorf("Export: %v, want %v naming %s", err, hz.Want, bad)
+				}
+				if len(out.names) != 0 {
+					t.Errorf("files %q written", out.names)
+				}
+			})
 		})
 	}
 }
