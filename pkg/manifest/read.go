@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -94,9 +93,9 @@ func (t *Tree) Files(broadcast string, stray func(error) error) ([]string, error
 }
 
 // strayError names the thing at path that is not what the tree holds there.
-func strayError(path string, m fs.FileMode) error {
+func strayError(path string, m os.FileMode) error {
 	err := fmt.Errorf("%w (%s)", safefs.ErrNotRegular, safefs.TypeName(m))
-	if m&fs.ModeSymlink != 0 {
+	if m&os.ModeSymlink != 0 {
 		err = safefs.ErrSymlink
 	}
 	return &os.PathError{Op: "list", Path: path, Err: err}

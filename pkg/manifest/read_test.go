@@ -9,66 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/internal/safefs"
 )
-
-// TestReadRefusesLinksAndSpecialFiles: no reading path follows a link below
-// the manifest directory or opens a FIFO; a listing of every broadcast goes on
-// past it, reporting it.
-func TestReadRefusesLinksAndSpecialFiles(t *testing.T) {
-	for _, hz := range manifesttest.Hazards {
-		t.Run(hz.Name, func(t *testing.T) {
-			dir := t.TempDir()
-			d, err := OpenDir(dir, 0, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			other := groupEntry(1, "b")
-			other.Broadcast = "live/bob"
-			for _, e := range []Entry{groupEntry(1, "a"), other} {
-				if _, err := d.Append(e.Broadcast, e.Track, e); err != nil {
-					t.Fatal(err)
-				}
-			}
-			d.Close()
-			rel, _ := FilePath("", testBroadcast, testTrack)
-			otherRel, _ := FilePath("", other.Broadcast, other.Track)
-			bad := hz.Plant(t, dir, rel)
-			refused := func(what string, err error) {
-				t.Helper()
-				if !errors.Is(err, hz.Want) || !strings.Contains(err.Error(), bad) {
-					t.Errorf("%s: %v, want %v naming %s", what, err, hz.Want, bad)
-				}
-			}
-			manifesttest.Finish(t, func() {
-				entries, err := ReadFile(dir, testBroadcast, testTrack)
-				refused("ReadFile", err)
-				if len(entries) != 0 {
-					t.Errorf("ReadFile returned %d entries", len(entries))
-				}
-				tree, err := OpenTree(dir)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				_, err = tree.Read(rel)
-				refused("Tree.Read", err)
-				_, err = tree.Files(testBroadcast, func(err error) error { return err })
-				refused("Tree.Files of the broadcast", err)
-				var strays []error
-				files, err := tree.Files("", func(err error) error { strays = append(strays, err); return nil })
-				if err != nil || !slices.Equal(files, []string{otherRel}) {
-					t.Errorf("Tree.Files of all: %q, %v; want only %s", files, err, otherRel)
-				}
-				if len(strays) != 1 {
-					t.Fatalf("Tree.Files of all reported %v, want one stray", strays)
-				}
-				refused("Tree.Files of all, stray", strays[0])
-			})
-		})
-	}
-}
 
 func TestTreeRead(t *testing.T) {
 	line := func(e Entry) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,4 +179,53 @@ func TestCheckLinkedManifestDir(t *testing.T) {
 	if err != nil || !rep.Clean() || rep.Files != 1 || rep.Groups != 2 {
 		t.Errorf("check through a linked manifest dir: %+v, %v; want 1 file, 2 groups, clean", rep, err)
 	}
+}
+
+// TestReadRefusesLinksAndSpecialFiles: no reading path follows a link below
+// the manifest directory or opens a FIFO; a listing of every broadcast goes on
+// past it, reporting it.
+func TestReadRefusesLinksAndSpecialFiles(t *testing.T) {
+	manifesttest.CheckRefused(t, func(t *testing.T) (string, string, func(*manifesttest.Planted)) {
+		dir := t.TempDir()
+		d, err := OpenDir(dir, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		other := groupEntry(1, "b")
+		other.Broadcast = "live/bob"
+		for _, e := range []Entry{groupEntry(1, "a"), other} {
+			if _, err := d.Append(e.Broadcast, e.Track, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rel, _ := FilePath("", testBroadcast, testTrack)
+		otherRel, _ := FilePath("", other.Broadcast, other.Track)
+		return dir, rel, func(p *manifesttest.Planted) {
+			entries, err := ReadFile(dir, testBroadcast, testTrack)
+			p.Refused("ReadFile", err)
+			if len(entries) != 0 {
+				t.Errorf("ReadFile returned %d entries", len(entries))
+			}
+			tree, err := OpenTree(dir)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, err = tree.Read(rel)
+			p.Refused("Tree.Read", err)
+			_, err = tree.Files(testBroadcast, func(err error) error { return err })
+			p.Refused("Tree.Files of the broadcast", err)
+			var strays []error
+			files, err := tree.Files("", func(err error) error { strays = append(strays, err); return nil })
+			if err != nil || !slices.Equal(files, []string{otherRel}) {
+				t.Errorf("Tree.Files of all: %q, %v; want only %s", files, err, otherRel)
+			}
+			if len(strays) != 1 {
+				t.Errorf("Tree.Files of all reported %v, want one stray", strays)
+				return
+			}
+			p.Refused("Tree.Files of all, stray", strays[0])
+		}
+	})
 }
