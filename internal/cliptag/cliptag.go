@@ -9,11 +9,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/manifest"
@@ -30,19 +27,22 @@ const FreeBoxSize = 16
 // frame, so that no two copies share an object; other groups (catalog.json)
 // and gap records are copied as they are.
 func Derive(ctx context.Context, store *cas.Local, manifestDir, from, nameFormat string, first, n int) error {
-	comp, err := manifest.EscapeName(from)
+	tree, err := manifest.OpenTree(manifestDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("cliptag: %w", err)
 	}
-	files, err := filepath.Glob(filepath.Join(manifestDir, comp, "*.jsonl"))
-	if err != nil || len(files) == 0 {
+	files, err := tree.Files(from, func(err error) error { return err })
+	if err != nil {
+		return fmt.Errorf("cliptag: %w", err)
+	}
+	if len(files) == 0 {
 		return fmt.Errorf("cliptag: no manifest of %s under %s", from, manifestDir)
 	}
 	var tracks [][]manifest.Entry
-	for _, f := range files {
-		es, err := readEntries(f)
+	for _, rel := range files {
+		es, err := tree.Read(rel)
 		if err != nil {
-			return err
+			return fmt.Errorf("cliptag: %w", err)
 		}
 		tracks = append(tracks, es)
 	}
@@ -72,27 +72,6 @@ func Derive(ctx context.Context, store *cas.Local, manifestDir, from, nameFormat
 		}
 	}
 	return nil
-}
-
-// readEntries reads one manifest file.
-func readEntries(path string) ([]manifest.Entry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []manifest.Entry
-	d := manifest.NewDecoder(f)
-	for {
-		e, err := d.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out = append(out, e)
-	}
 }
 
 // tagGroup stores a copy of e's group with a free box carrying index appended

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
@@ -19,29 +20,33 @@ func box(typ string, parts ...[]byte) []byte {
 	return append(append(b, typ...), body...)
 }
 
-// TestDerive: each copy's CMAF groups are unique to it and differ from the
-// source only by a free box after the first frame; other groups are shared;
-// the copies' manifests match their objects.
-func TestDerive(t *testing.T) {
-	ctx := context.Background()
+// The source broadcast: one CMAF group of two frames, one catalog group.
+var (
+	frame0 = append(box("moof", []byte("m0")), box("mdat", []byte("frame zero"))...)
+	frame1 = append(box("moof", []byte("m1")), box("mdat", []byte("one"))...)
+	groups = map[string][][]byte{
+		"0.m4s":        {frame0, frame1},
+		"catalog.json": {[]byte(`{"video":{}}`)},
+	}
+)
+
+// archiveSource archives groups, each followed by a gap line, as broadcast
+// "src"; it returns the store and the manifest directory.
+func archiveSource(t *testing.T) (*cas.Local, string) {
+	t.Helper()
 	dir := t.TempDir()
 	storeDir, mdir := filepath.Join(dir, "cas"), filepath.Join(dir, "manifests")
 	s, err := cas.OpenLocal(storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame0 := append(box("moof", []byte("m0")), box("mdat", []byte("frame zero"))...)
-	frame1 := append(box("moof", []byte("m1")), box("mdat", []byte("one"))...)
-	groups := map[string][][]byte{
-		"0.m4s":        {frame0, frame1},
-		"catalog.json": {[]byte(`{"video":{}}`)},
-	}
 	d, err := manifest.OpenDir(mdir, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer d.Close()
 	for track, frames := range groups {
-		res, err := cas.Put(ctx, s, bytes.NewReader(bytes.Join(frames, nil)))
+		res, err := cas.Put(context.Background(), s, bytes.NewReader(bytes.Join(frames, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,6 +59,15 @@ func TestDerive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return s, mdir
+}
+
+// TestDerive: each copy's CMAF groups are unique to it and differ from the
+// source only by a free box after the first frame; other groups are shared;
+// the copies' manifests match their objects.
+func TestDerive(t *testing.T) {
+	ctx := context.Background()
+	s, mdir := archiveSource(t)
 	if err := Derive(ctx, s, mdir, "src", "c%d", 1, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -122,4 +136,16 @@ func readObject(t *testing.T, s *cas.Local, hexID string) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// TestDeriveRefusesLinksAndSpecialFiles: a link or FIFO among the source's
+// manifests fails Derive, naming it, without following or blocking on it.
+func TestDeriveRefusesLinksAndSpecialFiles(t *testing.T) {
+	manifesttest.CheckRefused(t, func(t *testing.T) (string, string, func(*manifesttest.Planted)) {
+		s, mdir := archiveSource(t)
+		rel, _ := manifest.FilePath("", "src", "0.m4s")
+		return mdir, rel, func(p *manifesttest.Planted) {
+			p.Refused("Derive", Derive(context.Background(), s, mdir, "src", "c%d", 1, 1))
+		}
+	})
 }

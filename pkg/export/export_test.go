@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/pkg/catalog"
+	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
 
@@ -288,6 +290,25 @@ func TestExportRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExportRefusesLinksAndSpecialFiles: a link or FIFO where a manifest of
+// the broadcast belongs fails the export, naming it; the link is not
+// followed, the FIFO does not block.
+func TestExportRefusesLinksAndSpecialFiles(t *testing.T) {
+	video, audio := encode(t, "video", "320x240", 2), encode(t, "audio", "", 2)
+	manifesttest.CheckRefused(t, func(t *testing.T) (string, string, func(*manifesttest.Planted)) {
+		f := newFixture(t)
+		f.session(t0, 0, video, audio, nil)
+		rel, _ := manifest.FilePath("", broadcast, videoTrack)
+		return f.manifests, rel, func(p *manifesttest.Planted) {
+			out, _, err := run(t, f.options())
+			p.Refused("Export", err)
+			if len(out.names) != 0 {
+				t.Errorf("files %q written", out.names)
+			}
+		}
+	})
 }
 
 // TestExportCanceled: a canceled export stops between groups with the

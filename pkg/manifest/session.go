@@ -1,10 +1,6 @@
 package manifest
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"os"
 	"slices"
 
 	"github.com/every-channel/ec-node/pkg/record"
@@ -93,32 +89,4 @@ func SplitSessions(entries []Entry, catalogs []int64) []Session {
 		}
 	}
 	return sessions
-}
-
-// ReadFile reads every entry of the manifest of (broadcast, track) under dir.
-// A missing file is an error satisfying errors.Is(err, fs.ErrNotExist). A line
-// that is not a valid entry stops the read with a *LineError naming it, so
-// that nothing in the file is silently passed over.
-func ReadFile(dir, broadcast, track string) ([]Entry, error) {
-	path, err := FilePath(dir, broadcast, track)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []Entry
-	d := NewDecoder(f)
-	for {
-		e, err := d.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", path, err)
-		}
-		out = append(out, e)
-	}
 }

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/internal/safefs"
 	"github.com/every-channel/ec-node/pkg/cas"
 )
@@ -18,21 +19,6 @@ import (
 // precious is a file outside the manifest directory whose content looks like a
 // torn manifest tail: the repair would cut it if it ever got to it.
 const precious = `{"v":1,"kind":"group","broadcast":"someone else's data`
-
-// withTimeout runs fn and fails the test if it has not returned after a long
-// while (a FIFO opened without O_NONBLOCK blocks forever).
-func withTimeout(t *testing.T, fn func()) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		t.Fatal("blocked")
-	}
-}
 
 func TestAppendRefusesLinksAndSpecialFiles(t *testing.T) {
 	rel, _ := FilePath("", testBroadcast, testTrack)
@@ -79,7 +65,7 @@ func TestAppendRefusesLinksAndSpecialFiles(t *testing.T) {
 					t.Errorf("%s: %v, want %v naming %s", what, err, tt.want, tt.badPath)
 				}
 			}
-			withTimeout(t, func() {
+			manifesttest.Finish(t, func() {
 				_, _, err := OpenAppender(dir, testBroadcast, testTrack, nil)
 				check("OpenAppender", err)
 				d, err := OpenDir(dir, 0, nil)
@@ -161,7 +147,7 @@ func TestCheckReportsLinksAndSpecialFiles(t *testing.T) {
 			dir := t.TempDir()
 			file := tt.plant(t, dir)
 			var rep CheckReport
-			withTimeout(t, func() { rep, err = Check(context.Background(), dir, store, CheckOptions{}) })
+			manifesttest.Finish(t, func() { rep, err = Check(context.Background(), dir, store, CheckOptions{}) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,4 +179,53 @@ func TestCheckLinkedManifestDir(t *testing.T) {
 	if err != nil || !rep.Clean() || rep.Files != 1 || rep.Groups != 2 {
 		t.Errorf("check through a linked manifest dir: %+v, %v; want 1 file, 2 groups, clean", rep, err)
 	}
+}
+
+// TestReadRefusesLinksAndSpecialFiles: no reading path follows a link below
+// the manifest directory or opens a FIFO; a listing of every broadcast goes on
+// past it, reporting it.
+func TestReadRefusesLinksAndSpecialFiles(t *testing.T) {
+	manifesttest.CheckRefused(t, func(t *testing.T) (string, string, func(*manifesttest.Planted)) {
+		dir := t.TempDir()
+		d, err := OpenDir(dir, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		other := groupEntry(1, "b")
+		other.Broadcast = "live/bob"
+		for _, e := range []Entry{groupEntry(1, "a"), other} {
+			if _, err := d.Append(e.Broadcast, e.Track, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rel, _ := FilePath("", testBroadcast, testTrack)
+		otherRel, _ := FilePath("", other.Broadcast, other.Track)
+		return dir, rel, func(p *manifesttest.Planted) {
+			entries, err := ReadFile(dir, testBroadcast, testTrack)
+			p.Refused("ReadFile", err)
+			if len(entries) != 0 {
+				t.Errorf("ReadFile returned %d entries", len(entries))
+			}
+			tree, err := OpenTree(dir)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, err = tree.Read(rel)
+			p.Refused("Tree.Read", err)
+			_, err = tree.Files(testBroadcast, func(err error) error { return err })
+			p.Refused("Tree.Files of the broadcast", err)
+			var strays []error
+			files, err := tree.Files("", func(err error) error { strays = append(strays, err); return nil })
+			if err != nil || !slices.Equal(files, []string{otherRel}) {
+				t.Errorf("Tree.Files of all: %q, %v; want only %s", files, err, otherRel)
+			}
+			if len(strays) != 1 {
+				t.Errorf("Tree.Files of all reported %v, want one stray", strays)
+				return
+			}
+			p.Refused("Tree.Files of all, stray", strays[0])
+		}
+	})
 }

@@ -9,9 +9,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -30,57 +27,32 @@ type Archive struct {
 
 // Load reads every manifest file of broadcast under manifestDir. An invalid
 // line is an error: replaying a manifest we cannot read fully would publish a
-// broadcast with holes nobody recorded.
+// broadcast with holes nobody recorded. So is a link or special file among the
+// broadcast's track files (never followed or opened): one of its tracks would
+// be missing.
 func Load(manifestDir, broadcast string) (*Archive, error) {
-	dirName, err := manifest.EscapeName(broadcast)
+	tree, err := manifest.OpenTree(manifestDir)
 	if err != nil {
-		return nil, fmt.Errorf("replay: broadcast %q: %w", broadcast, err)
+		return nil, fmt.Errorf("replay: %w", err)
 	}
-	dir := filepath.Join(manifestDir, dirName)
-	files, err := os.ReadDir(dir)
+	files, err := tree.Files(broadcast, func(err error) error { return err })
 	if err != nil {
 		return nil, fmt.Errorf("replay: broadcast %q: %w", broadcast, err)
 	}
 	a := &Archive{Broadcast: broadcast, Tracks: map[string][]manifest.Entry{}}
-	for _, f := range files {
-		if !f.Type().IsRegular() || !strings.HasSuffix(f.Name(), manifest.FileExt) {
-			continue
-		}
-		entries, err := readFile(filepath.Join(dir, f.Name()), broadcast)
+	for _, rel := range files {
+		entries, err := tree.Read(rel)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("replay: %w", err)
 		}
 		if len(entries) > 0 {
 			a.Tracks[entries[0].Track] = entries
 		}
 	}
 	if len(a.Tracks) == 0 {
-		return nil, fmt.Errorf("replay: broadcast %q: no manifest entries under %s", broadcast, dir)
+		return nil, fmt.Errorf("replay: broadcast %q: no manifest entries under %s", broadcast, manifestDir)
 	}
 	return a, nil
-}
-
-func readFile(path, broadcast string) ([]manifest.Entry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("replay: %w", err)
-	}
-	defer f.Close()
-	var out []manifest.Entry
-	dec := manifest.NewDecoder(f)
-	for {
-		e, err := dec.Next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("replay: %s: %w", path, err)
-		}
-		if e.Broadcast != broadcast || (len(out) > 0 && e.Track != out[0].Track) {
-			return nil, fmt.Errorf("replay: %s line %d: entry for %q/%q does not belong in this file", path, dec.Line(), e.Broadcast, e.Track)
-		}
-		out = append(out, e)
-	}
 }
 
 // Range selects what to replay. The zero value is everything.

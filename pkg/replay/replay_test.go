@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/moq"
@@ -321,4 +322,20 @@ func TestReplayCorruptObject(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoadRefusesLinksAndSpecialFiles: a link or FIFO among the broadcast's
+// manifests fails the load, naming it (a replay without one of its tracks
+// would publish holes nobody recorded); the link is not followed, the FIFO
+// does not block.
+func TestLoadRefusesLinksAndSpecialFiles(t *testing.T) {
+	manifesttest.CheckRefused(t, func(t *testing.T) (string, string, func(*manifesttest.Planted)) {
+		f := newFixture(t)
+		f.standard()
+		rel, _ := manifest.FilePath("", "live/show", "v")
+		return f.manifest, rel, func(p *manifesttest.Planted) {
+			_, err := replay.Load(f.manifest, "live/show")
+			p.Refused("Load", err)
+		}
+	})
 }

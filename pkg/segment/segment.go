@@ -24,9 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -114,31 +112,38 @@ func (s *Shipper) Ship(ctx context.Context) (int, error) {
 	if s.tips == nil {
 		s.tips = map[string]tip{}
 	}
-	shipped := 0
+	tree, err := manifest.OpenTree(s.ManifestDir)
+	if err != nil {
+		return 0, fmt.Errorf("segment: %w", err)
+	}
+	// A link or special file is not shipped, never followed or opened: it is
+	// reported, and the other files are shipped.
 	var errs []error
-	err := filepath.WalkDir(s.ManifestDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		// The session log is not a track's manifest: it stays local.
-		if d.IsDir() || !strings.HasSuffix(path, ".jsonl") || d.Name() == manifest.SessionLogName {
-			return nil
-		}
-		n, err := s.shipFile(ctx, path)
-		shipped += n
-		if err != nil {
-			errs = append(errs, fmt.Errorf("segment: ship %s: %w", path, err))
-		}
-		return ctx.Err()
+	files, err := tree.Files("", func(err error) error {
+		errs = append(errs, fmt.Errorf("segment: %w", err))
+		return nil
 	})
 	if err != nil {
-		errs = append(errs, fmt.Errorf("segment: walk %s: %w", s.ManifestDir, err))
+		return 0, fmt.Errorf("segment: %w", err)
+	}
+	shipped := 0
+	for _, rel := range files {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		n, err := s.shipFile(ctx, tree, rel)
+		shipped += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("segment: ship %s: %w", tree.Path(rel), err))
+		}
 	}
 	return shipped, errors.Join(errs...)
 }
 
-func (s *Shipper) shipFile(ctx context.Context, path string) (int, error) {
-	f, err := os.Open(path)
+// shipFile seals the track file rel of tree.
+func (s *Shipper) shipFile(ctx context.Context, tree *manifest.Tree, rel string) (int, error) {
+	f, err := tree.Open(rel)
 	if err != nil {
 		return 0, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/pkg/manifest"
 	"github.com/every-channel/ec-node/pkg/record"
 )
@@ -244,4 +245,28 @@ func TestOriginsKeepTheirOwnChains(t *testing.T) {
 			t.Errorf("%s: Fetch = %d segments, %v; want its own file", origin, n, err)
 		}
 	}
+}
+
+// TestShipRefusesLinksAndSpecialFiles: a link or FIFO where a manifest file
+// or broadcast directory may be is not shipped, followed or opened; Ship
+// reports it, naming it, and ships the other files (one file's failure does
+// not stop the others).
+func TestShipRefusesLinksAndSpecialFiles(t *testing.T) {
+	manifesttest.CheckRefused(t, func(t *testing.T) (string, string, func(*manifesttest.Planted)) {
+		f := newFixture(t)
+		f.appendGaps("live/alice", "video0.m4s", 2)
+		f.appendGaps("bob", "audio0.m4s", 2)
+		rel, _ := manifest.FilePath("", "live/alice", "video0.m4s")
+		return f.dir, rel, func(p *manifesttest.Planted) {
+			b := newMemBucket()
+			n, err := (&Shipper{Bucket: b, ManifestDir: f.dir, Origin: "host-a"}).Ship(context.Background())
+			p.Refused("Ship", err)
+			if n != 1 {
+				t.Errorf("Ship wrote %d segments, want 1", n)
+			}
+			if tracks, err := Tracks(context.Background(), b, "host-a"); err != nil || !slices.Equal(tracks, [][2]string{{"bob", "audio0.m4s"}}) {
+				t.Errorf("shipped %q, %v; want only bob/audio0.m4s", tracks, err)
+			}
+		}
+	})
 }

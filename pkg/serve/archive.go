@@ -1,16 +1,12 @@
 package serve
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -34,36 +30,33 @@ type broadcastFiles struct {
 
 // listArchive names every broadcast and track by the first line of each
 // manifest file (names come from the files, never from a request, and the
-// hashed long form of escaped names needs no reversing).
+// hashed long form of escaped names needs no reversing). A link or special
+// file in the manifest tree is logged and passed over: it must not take the
+// whole archive off the air (manifest check reports it too).
 func (s *Server) listArchive() ([]broadcastFiles, error) {
-	dirs, err := os.ReadDir(s.opts.ManifestDir)
+	tree, err := manifest.OpenTree(s.opts.ManifestDir)
 	if err != nil {
-		return nil, fmt.Errorf("manifest root: %w", err)
+		return nil, err
+	}
+	files, err := tree.Files("", func(err error) error {
+		s.log.Warn("archive-serve: not a manifest file, passed over", "err", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	byName := map[string]*broadcastFiles{}
-	for _, d := range dirs {
-		if !d.IsDir() {
+	for _, rel := range files {
+		e, ok := s.firstEntry(tree, rel)
+		if !ok {
 			continue
 		}
-		files, err := os.ReadDir(filepath.Join(s.opts.ManifestDir, d.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("manifest root: %w", err)
+		b := byName[e.Broadcast]
+		if b == nil {
+			b = &broadcastFiles{Name: e.Broadcast}
+			byName[e.Broadcast] = b
 		}
-		for _, f := range files {
-			if !f.Type().IsRegular() || !strings.HasSuffix(f.Name(), manifest.FileExt) {
-				continue
-			}
-			e, ok := firstEntry(filepath.Join(s.opts.ManifestDir, d.Name(), f.Name()))
-			if !ok {
-				continue
-			}
-			b := byName[e.Broadcast]
-			if b == nil {
-				b = &broadcastFiles{Name: e.Broadcast}
-				byName[e.Broadcast] = b
-			}
-			b.Tracks = append(b.Tracks, e.Track)
-		}
+		b.Tracks = append(b.Tracks, e.Track)
 	}
 	var out []broadcastFiles
 	for _, b := range byName {
@@ -75,43 +68,17 @@ func (s *Server) listArchive() ([]broadcastFiles, error) {
 }
 
 // firstEntry reads the first line of a manifest file; ok is false for an
-// empty or unreadable file (manifest check reports those).
-func firstEntry(path string) (manifest.Entry, bool) {
-	f, err := os.Open(path)
+// empty file (or one whose first line is being written) and for one that
+// cannot be read, which is logged (manifest check reports those).
+func (s *Server) firstEntry(tree *manifest.Tree, rel string) (manifest.Entry, bool) {
+	f, err := tree.Open(rel)
 	if err != nil {
+		s.log.Warn("archive-serve: manifest file passed over", "err", err)
 		return manifest.Entry{}, false
 	}
 	defer f.Close()
-	e, err := manifest.NewDecoder(bufio.NewReader(f)).Next()
+	e, err := manifest.NewDecoder(f).Next()
 	return e, err == nil
-}
-
-// readManifest reads a manifest file as manifest.ReadFile does, except that a
-// last line without its "\n" ends the read instead of failing it: the
-// archiver may be appending it right now, and a playlist is read again soon.
-// b and track are names read from the manifest files (listArchive).
-func readManifest(dir, b, track string) ([]manifest.Entry, error) {
-	path, err := manifest.FilePath(dir, b, track)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []manifest.Entry
-	d := manifest.NewDecoder(f)
-	for {
-		e, err := d.Next()
-		switch {
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return out, nil
-		case err != nil:
-			return nil, fmt.Errorf("manifest %s: %w", path, err)
-		}
-		out = append(out, e)
-	}
 }
 
 // broadcast returns the archived broadcast called name.
@@ -146,7 +113,7 @@ type catalogVersion struct {
 // catalogs reads every catalog group of a broadcast, oldest first. Each
 // catalog object is verified as it is read; parsed catalogs are cached by id.
 func (s *Server) catalogs(ctx context.Context, b string) ([]catalogVersion, error) {
-	entries, err := readManifest(s.opts.ManifestDir, b, catalog.TrackName)
+	entries, err := manifest.ReadFile(s.opts.ManifestDir, b, catalog.TrackName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -286,7 +253,7 @@ const (
 // without a cmaf init segment in the catalog in force are left out. live
 // holds back the newest groups that arrived out of order (see holdBack).
 func (s *Server) trackSegments(ctx context.Context, b, track string, cats []catalogVersion, rng timeRange, live bool) ([]segment, error) {
-	entries, err := readManifest(s.opts.ManifestDir, b, track)
+	entries, err := manifest.ReadFile(s.opts.ManifestDir, b, track)
 	if err != nil {
 		return nil, err
 	}

@@ -12,9 +12,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/every-channel/ec-node/internal/manifesttest"
 	"github.com/every-channel/ec-node/pkg/cas"
 	"github.com/every-channel/ec-node/pkg/catalog"
 	"github.com/every-channel/ec-node/pkg/manifest"
@@ -375,4 +377,33 @@ func TestLineBeingAppended(t *testing.T) {
 	if resp.StatusCode != 200 || strings.Count(body, "#EXTINF") != 2 {
 		t.Errorf("status %d, want the 2 complete groups:\n%s\n%s", resp.StatusCode, body, logs)
 	}
+}
+
+// TestArchiveRefusesLinksAndSpecialFiles: the listing passes over a link or
+// special file in the manifest tree with a warning naming it (one bad file
+// must not take every broadcast off the air); reading it as a track is an
+// error naming it. Neither follows the link nor blocks on the FIFO.
+func TestArchiveRefusesLinksAndSpecialFiles(t *testing.T) {
+	manifesttest.CheckRefused(t, func(t *testing.T) (string, string, func(*manifesttest.Planted)) {
+		a, _ := fixture(t)
+		rel, _ := manifest.FilePath("", testBroadcast, "video0")
+		var logs bytes.Buffer
+		s := New(Options{ManifestDir: a.manifest, Store: a.store, StoreRoot: a.root, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		return a.manifest, rel, func(p *manifesttest.Planted) {
+			list, err := s.listArchive()
+			if err != nil {
+				t.Errorf("listArchive: %v", err)
+			}
+			for _, b := range list {
+				if b.Name == testBroadcast && slices.Contains(b.Tracks, "video0") {
+					t.Errorf("listArchive lists video0: %+v", list)
+				}
+			}
+			if !strings.Contains(logs.String(), "WARN") || !strings.Contains(logs.String(), p.Path) {
+				t.Errorf("no warning naming %s:\n%s", p.Path, &logs)
+			}
+			_, err = s.trackSegments(context.Background(), testBroadcast, "video0", nil, timeRange{}, false)
+			p.Refused("trackSegments", err)
+		}
+	})
 }
