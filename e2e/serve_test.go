@@ -227,36 +227,22 @@ func TestArchiveServeRealPeers(t *testing.T) {
 		chromedp.Flag("mute-audio", true),
 		chromedp.WindowSize(1000, 900),
 	)
-	var bctx context.Context
-	closeBrowser := func() {}
-	newBrowser := func() {
-		closeBrowser()
-		actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-		b, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-		bctx, closeBrowser = b, func() { bcancel(); acancel() }
-		// The first Run starts the browser, bound to the context it is given:
-		// this one, not play's shorter one for loading a page.
-		if _, err := chromedp.Run(bctx, chromedp.Navigate("about:blank")); err != nil {
-			t.Fatalf("chromium: start: %v", err)
-		}
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	// The first Run starts the browser, bound to the context it is given:
+	// this one, not play's shorter one for loading a page.
+	if _, err := chromedp.Run(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("chromium: start: %v", err)
 	}
-	defer func() { closeBrowser() }()
-	// Headless Chromium here now and then neither finishes loading a page nor
-	// starts its video (seen in about one run in three, on both pages, with the
-	// same archive playing when opened again): a page that does not play is
-	// opened once more in a new browser, and the first attempt is logged.
 	playPage := func(page string, until float64) ([]float64, string) {
 		times, state, err := play(bctx, page, until)
 		if err != nil {
-			t.Logf("chromium, first attempt: %v; once more in a new browser", err)
-			newBrowser()
-			if times, state, err = play(bctx, page, until); err != nil {
-				t.Fatalf("chromium, second attempt: %v", err)
-			}
+			t.Fatalf("chromium: %v", err)
 		}
 		return times, state
 	}
-	newBrowser()
 	// beforeGap groups of 1 s precede the discontinuity.
 	times, state := playPage(base+"/?b="+url.QueryEscape(name), float64(beforeGap)+4)
 	t.Logf("chromium played %.2f s of the archive, across the gap after %d s (%s); currentTime samples %v", times[len(times)-1], beforeGap, state, times)
@@ -289,6 +275,13 @@ func TestArchiveServeRealPeers(t *testing.T) {
 	}
 
 	// 3. Across the publisher restart: 3 groups before it, then 4 s past it.
+	// When the audio's first segment begins after the video's, this page is the
+	// case EXT-X-START is for (docs/serve.md): logged, as it varies from run to run.
+	for _, track := range []string{"0.m4s", "1.m4s"} {
+		playlist := httpGet(t, fmt.Sprintf("%s/hls/%s/%s/index.m3u8?from=%d", base, url.PathEscape(name), track, beforeRestart))
+		first, _, _ := strings.Cut(strings.SplitN(playlist, "#EXT-X-PROGRAM-DATE-TIME:", 2)[1], "\n")
+		t.Logf("track %s from %d: first segment at %s", track, beforeRestart, first)
+	}
 	times, state = playPage(base+"/?b="+url.QueryEscape(name)+"&from="+strconv.FormatInt(beforeRestart, 10), 7)
 	width, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.getElementById("video").videoWidth`))
 	if err != nil || width != 160 {

@@ -224,7 +224,10 @@ func mediaPlaylist(segs []segment, closed bool) []byte {
 	if closed {
 		kind = "VOD"
 	}
-	fmt.Fprintf(&buf, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-INDEPENDENT-SEGMENTS\n", target, kind)
+	// EXT-X-START:TIME-OFFSET=0: a range plays from its start, also as an EVENT
+	// playlist, which players otherwise open at the live edge (hls.js then
+	// stalls with alternate audio, docs/serve.md).
+	fmt.Fprintf(&buf, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET=0\n", target, kind)
 	for i, g := range segs {
 		if g.Discontinuity {
 			fmt.Fprintf(&buf, "#EXT-X-DISCONTINUITY\n")

@@ -167,7 +167,7 @@ func TestMediaPlaylist(t *testing.T) {
 	}
 	initV1, initV2 := cas.ID(hashOf("init-v1")), cas.ID(hashOf("init-v2"))
 	want := "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n" +
-		"#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n" +
+		"#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET=0\n" +
 		"#EXT-X-MAP:URI=\"../../../init/" + initV1.String() + ".mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.000Z\n" +
 		seg(v[0]) + seg(v[1]) + seg(v[2]) +
 		"#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:05.000Z\n" + seg(v[3]) + seg(v[4]) +
